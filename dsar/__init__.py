@@ -1,0 +1,82 @@
+"""dsar: a GDPR data subject request service. ``create_app`` builds it; importing has no side effects."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, g, request, session
+
+from .config import PROJECT_ROOT, ConfigError, load_settings
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("DSAR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(load_settings(Path(app.instance_path), config))
+    # Each area keeps its own catalogue (dsar/**/translations); Flask-Babel merges them.
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(
+        sorted(str(p) for p in Path(__file__).parent.rglob("translations") if p.is_dir())) or "translations")
+    _configure_logging(app)
+
+    from . import extensions as ext
+
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(PROJECT_ROOT / "migrations"))
+    ext.csrf.init_app(app)
+    ext.babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Europe/Paris")
+    ext.limiter.init_app(app)
+    ext.login_manager.init_app(app)
+
+    from . import models  # noqa: F401 - registers the mappers
+
+    from .policy import PolicyError, load_policy
+
+    try:
+        app.extensions["dsar_policy"] = load_policy(app.config["DSAR_POLICY"])
+    except PolicyError as exc:
+        raise ConfigError(f"the policy file is not valid: {exc}") from exc
+
+    from . import jobs
+
+    jobs.init_app(app)
+
+    from .web import register_web
+
+    register_web(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _select_locale():
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    forced = getattr(g, "force_language", None)
+    if forced in languages:
+        return forced
+    if request:
+        chosen = request.args.get("lang")
+        if chosen in languages:
+            session["lang"] = chosen
+            return chosen
+        if session.get("lang") in languages:
+            return session["lang"]
+        return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _configure_logging(app: Flask) -> None:
+    # Log lines carry references and ids, never names, emails or documents.
+    if not app.logger.handlers or app.config["DSAR_ENV"] == "production":
+        logging.basicConfig(level=os.environ.get("DSAR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,138 @@
+"""Settings, read from environment variables when the app is created (never at import).
+
+Three environments: ``development`` (``make run``), ``test`` (the suite) and
+``production`` (the default, so that a forgotten variable never ships a
+development secret). Outside development and test a missing secret stops
+start-up with a message that names the variable.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names it."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _dev_secret(instance_path: Path, filename: str, factory) -> str:
+    """A secret generated once for development and kept under instance/."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / filename
+    if path.exists():
+        return path.read_text().strip()
+    value = factory()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment and ``overrides``."""
+    overrides = dict(overrides or {})
+    env = overrides.get("DSAR_ENV") or os.environ.get("DSAR_ENV") or "production"
+    if env not in {"development", "test", "production"}:
+        raise ConfigError(f"DSAR_ENV must be development, test or production, got {env!r}")
+    lenient = env in {"development", "test"}
+
+    def secret(name: str, filename: str, factory) -> str:
+        value = overrides.get(name) or os.environ.get(name)
+        if value:
+            return value
+        if env == "development":
+            return _dev_secret(instance_path, filename, factory)
+        if env == "test":
+            return factory()
+        raise ConfigError(
+            f"{name} is not set. In production dsar refuses to start without it; "
+            f"set the environment variable {name} (see README.md, Configuration)."
+        )
+
+    default_db = f"sqlite:///{instance_path / 'dsar.sqlite3'}"
+    settings = {
+        "DSAR_ENV": env,
+        "DEBUG": False,
+        "TESTING": env == "test",
+        "SECRET_KEY": secret("SECRET_KEY", "secret_key", lambda: secrets.token_hex(32)),
+        # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
+        "DSAR_FILE_KEYS": [
+            k.strip()
+            for k in secret("DSAR_FILE_KEYS", "file_keys", lambda: Fernet.generate_key().decode()).split(",")
+            if k.strip()
+        ],
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_db,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "RQ_QUEUE": os.environ.get("DSAR_QUEUE", "dsar"),
+        "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(PROJECT_ROOT / "workflows" / "idomed.yaml"),
+        "DSAR_FILES_DIR": os.environ.get("DSAR_FILES_DIR") or str(instance_path / "files"),
+        "DSAR_MAIL_DIR": os.environ.get("DSAR_MAIL_DIR") or str(instance_path / "mail"),
+        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or ("http://127.0.0.1:5000" if lenient else "")).rstrip("/"),
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND") or ("file" if env == "development" else "smtp"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS")),
+        "MAIL_USE_SSL": _bool(os.environ.get("MAIL_USE_SSL")),
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 30),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER") or "dsar@localhost",
+        "DSAR_DPO_EMAIL": os.environ.get("DSAR_DPO_EMAIL") or None,
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        "LANGUAGES": ("fr", "en"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
+        or (os.environ.get("REDIS_URL") or "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": 3600 * 4,
+        "SESSION_COOKIE_SECURE": not lenient or _bool(os.environ.get("SESSION_COOKIE_SECURE")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "dsar_session",
+        "REMEMBER_COOKIE_SECURE": not lenient,
+        "PERMANENT_SESSION_LIFETIME": _int("DSAR_SESSION_MINUTES", 30) * 60,
+        "MAX_CONTENT_LENGTH": _int("DSAR_MAX_BODY_BYTES", 25 * 1024 * 1024),
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        "DSAR_RUN_PERIODIC_IN_PROCESS": False,
+        "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
+        "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
+        "API_TITLE": "dsar",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+    }
+    settings.update(overrides)
+    if env == "production":
+        if not settings["PUBLIC_BASE_URL"]:
+            raise ConfigError("PUBLIC_BASE_URL is not set: links in emails need the service's public address.")
+        if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(os.environ.get("DSAR_ALLOW_SQLITE")):
+            # SQLite is the embedded default for trying the service, not for patients' data.
+            raise ConfigError("DATABASE_URL is not set: production needs PostgreSQL (or DSAR_ALLOW_SQLITE=1).")
+    for key in settings["DSAR_FILE_KEYS"]:
+        try:
+            Fernet(key)
+        except Exception as exc:  # noqa: BLE001 - any decoding error means a bad key
+            raise ConfigError("DSAR_FILE_KEYS holds a key that is not a valid Fernet key") from exc
+    return settings

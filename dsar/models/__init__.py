@@ -1,0 +1,15 @@
+"""The models, one module per aggregate. Importing this package registers them all."""
+from .base import UTCDateTime, utcnow
+from .documents import Document
+from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
+from .events import AppendOnlyViolation, Event
+from .outbox import OutboxMessage
+from .people import CareLink, Professional, ProfessionalTask, TaskOpening
+from .request import DataRequest, RequestPause, RequestSubject, Requester
+from .staff import ApiKey, Staff
+
+__all__ = [
+    "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
+    "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
+    "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
+]

@@ -1,0 +1,109 @@
+"""The directory of health professionals, their links to patients, and their tasks (policy art. 8.2)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class Professional(db.Model):
+    """A health professional using the application, who answers their patients' requests."""
+
+    __tablename__ = "professionals"
+    __table_args__ = {"comment": "Directory of professional users, synced from the application"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Internal identifier")
+    external_id: Mapped[str] = mapped_column(sa.String(64), unique=True, comment="Identifier in the application")
+    first_name: Mapped[str] = mapped_column(sa.String(120), comment="Given name")
+    last_name: Mapped[str] = mapped_column(sa.String(120), comment="Family name")
+    email: Mapped[str] = mapped_column(sa.String(254), index=True, comment="Where task links are sent, lower-cased")
+    rpps: Mapped[str | None] = mapped_column(sa.String(11), index=True, comment="RPPS number (11 digits)")
+    language: Mapped[str] = mapped_column(sa.String(2), default="fr", comment="Language of emails to them")
+    active: Mapped[bool] = mapped_column(default=True, comment="False once disabled in the application")
+    contract_ended_on: Mapped[object | None] = mapped_column(sa.Date, comment="End of their contract, if ended")
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="Row creation instant")
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class CareLink(db.Model):
+    """A professional in charge of a patient. Contact data only: no health data is stored for routing."""
+
+    __tablename__ = "care_links"
+    __table_args__ = (
+        sa.UniqueConstraint("professional_id", "patient_ref", name="uq_care_links_professional_patient"),
+        {"comment": "Patient-professional links synced from the application"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Internal identifier")
+    professional_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("professionals.id", ondelete="CASCADE"), index=True, comment="The professional"
+    )
+    patient_ref: Mapped[str] = mapped_column(sa.String(64), index=True, comment="Patient identifier in the application")
+    patient_email: Mapped[str | None] = mapped_column(sa.String(254), index=True, comment="Patient email, lower-cased")
+    patient_phone: Mapped[str | None] = mapped_column(sa.String(32), index=True, comment="Patient phone, normalised")
+    patient_birth_date: Mapped[object | None] = mapped_column(sa.Date, comment="Patient birth date")
+    active: Mapped[bool] = mapped_column(default=True, comment="False once the care relationship ended")
+    ended_on: Mapped[object | None] = mapped_column(sa.Date, comment="When the care relationship ended")
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change")
+
+    professional = relationship("Professional")
+
+
+class ProfessionalTask(db.Model):
+    """A request handed to a professional, acted on through a signed link sent by email."""
+
+    __tablename__ = "professional_tasks"
+    __table_args__ = (
+        sa.Index("ix_professional_tasks_status", "status", "last_reminder_at"),
+        {"comment": "Requests routed to professionals and what they did with them"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Internal identifier")
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("requests.id", ondelete="CASCADE"), index=True, comment="The request"
+    )
+    professional_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("professionals.id", ondelete="RESTRICT"), index=True, comment="The professional"
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), default="open", comment="TaskStatus")
+    token_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), unique=True, comment="SHA-256 of the task link's nonce; replaced when re-sent, null when revoked"
+    )
+    expires_at: Mapped[object] = mapped_column(UTCDateTime, comment="The task link stops working after this")
+    revoked_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When staff revoked the link")
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When the task was created")
+    acknowledged_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the professional acknowledged")
+    answered_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the professional answered")
+    declined_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When they said 'not my patient'")
+    last_reminder_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Last reminder sent")
+    reminder_count: Mapped[int] = mapped_column(default=0, comment="Reminders sent")
+    escalated_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the DPO was alerted")
+    escalation_reason: Mapped[str | None] = mapped_column(sa.String(32), comment="Why: unacknowledged or near_deadline")
+    extension_requested_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Extension asked by the professional")
+    extension_reason: Mapped[str | None] = mapped_column(sa.Text, comment="Their reason for an extension")
+    help_requested_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When they asked the DPO for help")
+    message: Mapped[str | None] = mapped_column(sa.Text, comment="The professional's answer or note")
+
+    request = relationship("DataRequest", backref=sa.orm.backref("tasks", order_by="ProfessionalTask.id"))
+    professional = relationship("Professional")
+
+
+class TaskOpening(db.Model):
+    """Each time a task link was opened."""
+
+    __tablename__ = "task_openings"
+    __table_args__ = {"comment": "Openings of professionals' task links"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Internal identifier")
+    task_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("professional_tasks.id", ondelete="CASCADE"), index=True, comment="The task"
+    )
+    opened_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When")
+    ip: Mapped[str | None] = mapped_column(sa.String(45), comment="Client IP")
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300), comment="Client user agent, truncated")
