@@ -1,0 +1,154 @@
+"""The audit trail: append-only events, each chained to the previous one of its stream by SHA-256.
+
+Altering, inserting or deleting an event breaks the chain at that point, which
+``verify_chain`` (and ``dsar audit verify``) reports.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from .actors import Actor
+from .extensions import db
+from .models import Event, utcnow
+
+GENESIS = "0" * 64
+
+
+def stream_for(request) -> str:
+    return f"request:{request.id}"
+
+
+def _canonical(value):
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not serialisable in an audit event: {type(value).__name__}")
+
+
+def compute_hash(ev: Event) -> str:
+    """SHA-256 over the previous hash and every recorded field of the event."""
+    content = {
+        "stream": ev.stream,
+        "seq": ev.seq,
+        "request_id": ev.request_id,
+        "occurred_at": ev.occurred_at,
+        "actor_type": ev.actor_type,
+        "actor_id": ev.actor_id,
+        "actor_label": ev.actor_label,
+        "ip": ev.ip,
+        "user_agent": ev.user_agent,
+        "action": ev.action,
+        "from_status": ev.from_status,
+        "to_status": ev.to_status,
+        "details": ev.details or {},
+        "prev_hash": ev.prev_hash,
+    }
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_canonical, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    request=None,
+    stream: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict | None = None,
+) -> Event:
+    """Append an event in the current transaction. The caller commits.
+
+    Two transactions appending to the same stream at once cannot both commit:
+    (stream, seq) is unique, so the loser fails and rolls back whole.
+    """
+    if request is not None:
+        if request.id is None:
+            db.session.flush()
+        stream = stream_for(request)
+        # Touch the request so that its version moves with every event (optimistic locking).
+        request.updated_at = utcnow()
+    if not stream:
+        raise ValueError("an event needs a request or a stream")
+    last = db.session.execute(
+        sa.select(Event.seq, Event.hash).where(Event.stream == stream).order_by(Event.seq.desc()).limit(1)
+    ).first()
+    ev = Event(
+        stream=stream,
+        seq=(last.seq + 1) if last else 1,
+        request_id=request.id if request is not None else None,
+        occurred_at=utcnow(),
+        actor_type=str(actor.type),
+        actor_id=actor.id,
+        actor_label=(actor.label or "")[:200] or None,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        action=action,
+        from_status=str(from_status) if from_status else None,
+        to_status=str(to_status) if to_status else None,
+        details=_plain(details or {}),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    ev.hash = compute_hash(ev)
+    db.session.add(ev)
+    return ev
+
+
+def _plain(details: dict) -> dict:
+    """Details as JSON-native values, so that the hash computed now equals the one recomputed later."""
+    return json.loads(json.dumps(details, default=_canonical, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class Break:
+    stream: str
+    seq: int
+    event_id: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.stream} event #{self.seq} (id {self.event_id}): {self.reason}"
+
+
+def verify_chain(stream: str | None = None, *, batch: int = 5000) -> list[Break]:
+    """Recompute every chain (or one) and return the first break of each broken stream."""
+    query = sa.select(Event).order_by(Event.stream, Event.seq)
+    if stream:
+        query = query.where(Event.stream == stream)
+    breaks: list[Break] = []
+    current, expected_seq, prev = None, 1, GENESIS
+    broken_streams: set[str] = set()
+    for ev in db.session.execute(query.execution_options(yield_per=batch)).scalars():
+        if ev.stream != current:
+            current, expected_seq, prev = ev.stream, 1, GENESIS
+        if ev.stream in broken_streams:
+            continue
+        reason = None
+        if ev.seq != expected_seq:
+            reason = f"expected sequence number {expected_seq}, found {ev.seq} (an event is missing or was inserted)"
+        elif ev.prev_hash != prev:
+            reason = "its link to the previous event does not match (an earlier event was altered or removed)"
+        elif compute_hash(ev) != ev.hash:
+            reason = "its content does not match its hash (this event was altered)"
+        if reason:
+            breaks.append(Break(ev.stream, ev.seq, ev.id, reason))
+            broken_streams.add(ev.stream)
+        expected_seq, prev = ev.seq + 1, ev.hash
+    return breaks
+
+
+def purge_stream(stream: str, actor: Actor, reason: str) -> int:
+    """Delete a whole stream (an unconfirmed request erased after its waiting period) and say so in the system stream.
+
+    The only path that deletes events: the whole chain goes, so no chain is left broken,
+    and the system stream keeps the fact that it existed.
+    """
+    count = db.session.execute(sa.delete(Event).where(Event.stream == stream)).rowcount
+    record(actor, "stream_purged", stream="system", details={"stream": stream, "events": count, "reason": reason})
+    return count
