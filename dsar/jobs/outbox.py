@@ -1,0 +1,108 @@
+"""Delivering outbox messages, and sweeping up what is stuck."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import OutboxMessage, utcnow
+from ..models.enums import OutboxKind, OutboxStatus
+from . import enqueue_after_commit, job
+
+log = logging.getLogger(__name__)
+
+# A message claimed longer ago than this is taken to belong to a worker that died.
+CLAIM_TIMEOUT = timedelta(minutes=10)
+BACKOFF = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600]
+
+
+def _claim(message_id: int) -> OutboxMessage | None:
+    """Take the message for sending, atomically: only one worker can move it from pending to sending."""
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return None
+    return db.session.get(OutboxMessage, message_id)
+
+
+@job
+def deliver(message_id: int) -> str:
+    """Send one message. A retry of a message already sent (or being sent) does nothing."""
+    msg = _claim(message_id)
+    if msg is None:
+        return "skipped"
+    try:
+        if msg.kind == OutboxKind.EMAIL:
+            _send_email(msg)
+        else:
+            from ..services.webhooks import send_webhook
+
+            msg.response_status = send_webhook(msg)
+    except Exception as exc:
+        _failed(msg, exc)
+        raise
+    msg.status = OutboxStatus.SENT
+    msg.sent_at = utcnow()
+    msg.last_error = None
+    db.session.commit()
+    return "sent"
+
+
+def _send_email(msg: OutboxMessage) -> None:
+    from ..mail import build_message, mailer_for
+
+    email = build_message(
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+        recipient=msg.recipient,
+        subject=msg.subject or "",
+        text=msg.body_text or "",
+        html=msg.body_html,
+        message_id=msg.message_id,
+    )
+    mailer_for(current_app).send(email)
+
+
+def _failed(msg: OutboxMessage, exc: Exception) -> None:
+    db.session.rollback()
+    msg = db.session.get(OutboxMessage, msg.id)
+    # The error's class and a short text: never the message body, which holds personal data.
+    msg.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if msg.attempts >= msg.max_attempts:
+        msg.status = OutboxStatus.FAILED
+    else:
+        msg.status = OutboxStatus.PENDING
+        delay = BACKOFF[min(msg.attempts - 1, len(BACKOFF) - 1)]
+        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    log.warning("outbox message %s failed (attempt %s): %s", msg.id, msg.attempts, msg.last_error)
+
+
+@job
+def sweep_outbox(limit: int = 500) -> int:
+    """Periodic: requeue what is due and release claims left by dead workers. Returns how many were queued."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at < now - CLAIM_TIMEOUT)
+        .values(status=OutboxStatus.PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    ids = db.session.execute(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).scalars().all()
+    for message_id in ids:
+        enqueue_after_commit(deliver, message_id, job_id=f"outbox-{message_id}")
+    db.session.commit()
+    return len(ids)

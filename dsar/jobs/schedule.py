@@ -1,0 +1,78 @@
+"""Periodic jobs, declared once: run by ``rq cron`` in production, by the dev server in embedded mode."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func_path: str
+    interval: int | None = None   # seconds
+    cron: str | None = None       # crontab, UTC
+
+
+PERIODIC: list[Periodic] = [
+    Periodic("outbox-sweep", "dsar.jobs.outbox.sweep_outbox", interval=60),
+]
+
+
+def register_with_rq_cron(queue_name: str) -> None:
+    """Called by ``dsar/jobs/cron_config.py`` when ``rq cron`` loads it."""
+    from rq import cron
+
+    from . import resolve
+
+    for p in PERIODIC:
+        cron.register(resolve(p.func_path), queue_name, interval=p.interval, cron=p.cron, name=p.name)
+
+
+class InProcessScheduler(threading.Thread):
+    """Embedded mode: a daemon thread of the development server runs the periodic jobs when due."""
+
+    def __init__(self, app, tick: float = 15.0):
+        super().__init__(name="dsar-periodic", daemon=True)
+        self.app = app
+        self.tick = tick
+        self.next_run: dict[str, float] = {}
+        self._stop_event = threading.Event()
+
+    def due(self, p: Periodic, now: float) -> bool:
+        if p.name not in self.next_run:
+            self.next_run[p.name] = now if p.interval else self._next_cron(p, now)
+        return now >= self.next_run[p.name]
+
+    def _next_cron(self, p: Periodic, now: float) -> float:
+        from croniter import croniter
+
+        return croniter(p.cron, datetime.fromtimestamp(now, timezone.utc)).get_next(float)
+
+    def run_once(self, now: float | None = None) -> list[str]:
+        from . import resolve
+
+        now = time.time() if now is None else now
+        ran = []
+        for p in PERIODIC:
+            if not self.due(p, now):
+                continue
+            self.next_run[p.name] = now + p.interval if p.interval else self._next_cron(p, now)
+            try:
+                with self.app.app_context():
+                    resolve(p.func_path)()
+                ran.append(p.name)
+            except Exception:  # noqa: BLE001 - keep the scheduler alive; the job logs its own failure
+                log.exception("periodic job %s failed", p.name)
+        return ran
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.tick):
+            self.run_once()
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,182 @@
+"""Staff actions on a request: one entry point for the back-office and the API.
+
+Each action is a named function (the verbs of the domain) that validates its
+parameters, applies the lifecycle transition and writes the side effects
+(emails, letters, tasks) in the same transaction. ``perform`` maps the API's
+action names onto them. Nothing here commits.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from .. import lifecycle
+from ..actors import Actor
+from ..deadlines import legal_day
+from ..errors import InvalidInput, N_, NotFound
+from ..extensions import db
+from ..models import DataRequest, Document, Professional, Staff, utcnow
+from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus
+from . import notifications
+
+
+def _policy():
+    from flask import current_app
+
+    return current_app.extensions["dsar_policy"]
+
+
+def _today() -> date:
+    return legal_day(utcnow())
+
+
+def _pending_identity_documents(req: DataRequest) -> list[Document]:
+    return [d for d in req.documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
+            and d.review_status == ReviewStatus.PENDING]
+
+
+def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMethod.DOCUMENT,
+                    expected_version: int | None = None, note: str | None = None):
+    """Accept the identity (and authority) documents; the clock starts on the day the last one arrived."""
+    try:
+        method = IdentityMethod(method)
+    except ValueError:
+        raise InvalidInput(N_("Unknown identity check method."), code="bad_method", field="method") from None
+    docs = _pending_identity_documents(req)
+    if method == IdentityMethod.DOCUMENT and not docs:
+        raise InvalidInput(N_("There is no document waiting for review."), code="no_document", field="method")
+    now = utcnow()
+    for d in docs:
+        d.review_status = ReviewStatus.ACCEPTED
+        d.reviewed_at = now
+        d.reviewed_by = actor.label
+    # Rule 1: complete on the day the last document needed was received; in person: today.
+    received_on = max((legal_day(d.uploaded_at) for d in docs), default=_today())
+    change = lifecycle.accept_identity(req, actor, _policy(), method=method, received_on=received_on,
+                                       document_id=docs[-1].id if docs else None, expected_version=expected_version)
+    notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
+    return change
+
+
+def refuse_identity(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
+    """Refuse the documents with a reason; the requester is asked for a new one."""
+    docs = _pending_identity_documents(req)
+    change = lifecycle.refuse_identity(req, actor, reason, document_id=docs[-1].id if docs else None,
+                                       expected_version=expected_version)
+    now = utcnow()
+    for d in docs:
+        d.review_status = ReviewStatus.REFUSED
+        d.reviewed_at = now
+        d.reviewed_by = actor.label
+        d.review_reason = reason
+    notifications.email_requester(req, "identity_refused", {"reason": reason})
+    return change
+
+
+def assign(req: DataRequest, actor: Actor, *, assignee_id: int | None, expected_version: int | None = None):
+    staff = db.session.get(Staff, assignee_id) if assignee_id else None
+    if assignee_id and staff is None:
+        raise InvalidInput(N_("Unknown staff member."), code="bad_assignee", field="assignee_id")
+    return lifecycle.assign(req, actor, staff, expected_version=expected_version)
+
+
+def route(req: DataRequest, actor: Actor, *, professional_id: int | None = None, to_staff: bool = False,
+          expected_version: int | None = None):
+    """Send the request to the professional in charge (policy art. 8.2) or back to staff."""
+    from . import routing
+
+    if to_staff:
+        return routing.route_to_staff(req, actor, reason="staff decision", expected_version=expected_version)
+    pro = db.session.get(Professional, professional_id) if professional_id else None
+    if pro is None:
+        raise InvalidInput(N_("Choose a professional."), code="bad_professional", field="professional_id")
+    return routing.route_to_professional(req, actor, pro, expected_version=expected_version)
+
+
+def ask_clarification(req: DataRequest, actor: Actor, *, question: str, expected_version: int | None = None):
+    change = lifecycle.ask_clarification(req, actor, question, today=_today(), expected_version=expected_version)
+    notifications.email_requester(req, "clarification_asked", {"question": question.strip()})
+    return change
+
+
+def resume(req: DataRequest, actor: Actor, *, answer: str | None = None, expected_version: int | None = None):
+    return lifecycle.resume(req, actor, _policy(), today=_today(), answer=answer, expected_version=expected_version)
+
+
+def extend(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
+    from . import fulfilment
+
+    change = lifecycle.extend(req, actor, _policy(), reason, today=_today(), expected_version=expected_version)
+    fulfilment.after_extension(req, actor)
+    return change
+
+
+def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reasons: str | None = None,
+           expected_version: int | None = None):
+    from . import fulfilment
+
+    change = lifecycle.answer(req, actor, outcome, message, reasons=reasons, expected_version=expected_version)
+    fulfilment.after_answer(req, actor)
+    return change
+
+
+def refuse(req: DataRequest, actor: Actor, *, reasons: str, expected_version: int | None = None):
+    from . import fulfilment
+
+    change = lifecycle.refuse(req, actor, reasons, expected_version=expected_version)
+    fulfilment.after_refusal(req, actor)
+    return change
+
+
+def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None):
+    return lifecycle.close(req, actor, expected_version=expected_version)
+
+
+def reopen(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
+    return lifecycle.reopen(req, actor, reason, expected_version=expected_version)
+
+
+def withdraw(req: DataRequest, actor: Actor, *, expected_version: int | None = None):
+    return lifecycle.withdraw(req, actor, expected_version=expected_version)
+
+
+def add_note(req: DataRequest, actor: Actor, *, note: str, expected_version: int | None = None):
+    return lifecycle.add_note(req, actor, note, expected_version=expected_version)
+
+
+# The API's action names (POST /api/v1/requests/{reference}/actions) and the parameters each takes.
+ACTIONS = {
+    "verify_identity": (verify_identity, {"method", "note"}),
+    "refuse_identity": (refuse_identity, {"reason"}),
+    "assign": (assign, {"assignee_id"}),
+    "route": (route, {"professional_id", "to_staff"}),
+    "clarify": (ask_clarification, {"question"}),
+    "resume": (resume, {"answer"}),
+    "extend": (extend, {"reason"}),
+    "answer": (answer, {"outcome", "message", "reasons"}),
+    "refuse": (refuse, {"reasons"}),
+    "close": (close, set()),
+    "reopen": (reopen, {"reason"}),
+    "withdraw": (withdraw, set()),
+    "note": (add_note, {"note"}),
+}
+
+
+def perform(req: DataRequest, action: str, actor: Actor, params: dict, *, expected_version: int | None = None):
+    """Run a named action with its parameters; unknown actions and parameters are errors, not ignored."""
+    if action not in ACTIONS:
+        raise InvalidInput(N_("Unknown action %(action)s."), code="unknown_action", field="action", action=action)
+    func, allowed = ACTIONS[action]
+    unknown = set(params) - allowed
+    if unknown:
+        raise InvalidInput(N_("Unknown field for this action: %(fields)s."), code="unknown_field",
+                           field=sorted(unknown)[0], fields=", ".join(sorted(unknown)))
+    return func(req, actor, expected_version=expected_version, **params)
+
+
+def get_request(reference: str) -> DataRequest:
+    req = db.session.scalar(sa.select(DataRequest).where(DataRequest.reference == reference))
+    if req is None:
+        raise NotFound(N_("No such request."))
+    return req
