@@ -1,0 +1,123 @@
+"""The ``dsar`` command: a Flask CLI group (run, db, worker, create-staff, create-api-key, demo, audit …)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .extensions import db
+
+
+def _create_app(*args, **kwargs):
+    from . import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def main():
+    """dsar — GDPR data subject requests."""
+
+
+def register_cli(app) -> None:
+    app.cli.add_command(worker)
+    app.cli.add_command(create_staff)
+    app.cli.add_command(create_api_key)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(demo)
+    app.cli.add_command(run_periodic)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in the worker process instead of forking (debugging).")
+@with_appcontext
+def worker(burst: bool, simple: bool):
+    """Run an RQ worker for the dsar queue (needs REDIS_URL)."""
+    from rq import SimpleWorker, Worker
+
+    backend = current_app.extensions["dsar_jobs"]
+    if backend.name != "rq":
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process, there is nothing for a worker to do.")
+    # Drop pooled connections before forking: each work horse opens its own.
+    db.engine.dispose()
+    cls = SimpleWorker if simple else Worker
+    w = cls([backend.queue()], connection=backend.redis)
+    w.work(burst=burst, with_scheduler=True)
+
+
+@click.command("run-periodic")
+@click.argument("name", required=False)
+@with_appcontext
+def run_periodic(name: str | None):
+    """Run periodic jobs now (all, or the one named), in this process."""
+    from .jobs import resolve
+    from .jobs.schedule import PERIODIC
+
+    for p in PERIODIC:
+        if name in (None, p.name):
+            result = resolve(p.func_path)()
+            click.echo(f"{p.name}: {result}")
+
+
+@click.command("create-staff")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "dpo", "agent", "auditor"]), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--language", type=click.Choice(["fr", "en"]), default="fr")
+@with_appcontext
+def create_staff(email: str, name: str, role: str, password: str, language: str):
+    """Create a back-office account. Admin and DPO accounts enrol TOTP at first login."""
+    from .services.staff import create_staff_account
+
+    staff = create_staff_account(email=email, name=name, role=role, password=password, language=language)
+    db.session.commit()
+    click.echo(f"Created {staff.role} account {staff.email} (id {staff.id}).")
+
+
+@click.command("create-api-key")
+@click.option("--name", required=True, help="What the key is for, e.g. 'IDOMED application'.")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["submit", "read", "staff", "directory"]))
+@with_appcontext
+def create_api_key(name: str, scopes: tuple[str, ...]):
+    """Create an API key. The key is printed once and never stored in clear."""
+    from .services.staff import create_api_key as create
+
+    key, secret = create(name=name, scopes=list(scopes), created_by="cli")
+    db.session.commit()
+    click.echo(f"API key '{key.name}' (scopes: {', '.join(key.scopes)}). Keep it now; it is not shown again:")
+    click.echo(secret)
+
+
+@click.group("audit")
+def audit_group():
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--stream", help="Only this stream, e.g. request:42.")
+@with_appcontext
+def audit_verify(stream: str | None):
+    """Recompute the hash chains and report the first broken link of each broken stream."""
+    from .audit import verify_chain
+
+    breaks = verify_chain(stream)
+    if not breaks:
+        click.echo("Audit trail intact.")
+        return
+    for b in breaks:
+        click.echo(f"BROKEN: {b}")
+    sys.exit(1)
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when there is already data.")
+@with_appcontext
+def demo(if_empty: bool):
+    """Load demo data: staff, professionals, patients and their links, requests at various stages."""
+    from .demo import load_demo
+
+    click.echo(load_demo(if_empty=if_empty))

@@ -1,0 +1,26 @@
+"""The web surfaces: one blueprint per audience, plus what every page shares."""
+from __future__ import annotations
+
+from flask import Flask
+
+from .common import init_common
+
+
+def register_web(app: Flask) -> None:
+    init_common(app)
+
+    from ..api import register_api
+    from .backoffice import bp as backoffice_bp
+    from .health import bp as health_bp
+    from .public import bp as public_bp
+    from .tasks import bp as tasks_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(backoffice_bp, url_prefix="/backoffice")
+    app.register_blueprint(tasks_bp, url_prefix="/task")
+    register_api(app)
+    if app.config["DSAR_ENV"] in {"development", "test"} and app.config["MAIL_BACKEND"] == "file":
+        from .dev import bp as dev_bp
+
+        app.register_blueprint(dev_bp, url_prefix="/dev")

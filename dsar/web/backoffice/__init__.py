@@ -1,0 +1,4 @@
+"""The DPO back-office."""
+from flask import Blueprint
+
+bp = Blueprint("backoffice", __name__)

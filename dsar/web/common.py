@@ -1,0 +1,147 @@
+"""What every page shares: security headers, error pages, the client's address, public URLs."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import DomainError, N_
+from ..extensions import db
+
+log = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; frame-src 'self'"
+)
+
+
+def client_ip() -> str | None:
+    """The client's address as seen by the WSGI server (put ProxyFix in front when behind a proxy)."""
+    return request.remote_addr
+
+
+def user_agent() -> str | None:
+    ua = request.headers.get("User-Agent")
+    return ua[:300] if ua else None
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL on the public base address, usable in emails and outside a request."""
+    adapter = current_app.url_map.bind("localhost", script_name="/", url_scheme="https")
+    path = adapter.build(endpoint, values, force_external=False)
+    return current_app.config["PUBLIC_BASE_URL"] + path
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def translate_error(err: DomainError) -> str:
+    text = gettext(err.message)
+    if err.params:
+        try:
+            text = text % err.params
+        except (KeyError, TypeError, ValueError):
+            pass
+    return text
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    if wants_json():
+        return jsonify(error=code, message=message, fields=fields or {}), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def _load_staff(user_id: str):
+    """Flask-Login: "id:epoch"; a bumped epoch (reset, disable) ends every open session."""
+    from ..models import Staff
+
+    staff_id, _, epoch = (user_id or "").partition(":")
+    if not staff_id.isdigit() or not epoch.isdigit():
+        return None
+    staff = db.session.get(Staff, int(staff_id))
+    if staff is None or not staff.active or staff.session_epoch != int(epoch):
+        return None
+    return staff
+
+
+def init_common(app: Flask) -> None:
+    from ..extensions import login_manager
+
+    login_manager.user_loader(_load_staff)
+
+    @app.after_request
+    def security_headers(response):
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if not app.config["DSAR_ENV"] == "development":
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint and not request.endpoint.startswith("static"):
+            # Pages hold personal data: no cache may keep them.
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(DomainError)
+    def domain_error(err: DomainError):
+        db.session.rollback()
+        fields = {err.field: [translate_error(err)]} if err.field else {}
+        return error_response(err.status_code, err.code, translate_error(err), fields)
+
+    @app.errorhandler(StaleDataError)
+    def stale(err):
+        db.session.rollback()
+        return error_response(409, "conflict", gettext(N_(
+            "This request was changed by someone else while you were looking at it. Reload the page to see the change.")))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err):
+        return error_response(400, "csrf", gettext(N_("Your form expired or was not sent from this site. Reload the page and try again.")))
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        messages = {
+            400: N_("The request could not be understood."),
+            401: N_("You need to sign in."),
+            403: N_("You are not allowed to see this page."),
+            404: N_("This page does not exist."),
+            405: N_("This method is not allowed here."),
+            409: N_("This action conflicts with the current state of the request."),
+            410: N_("This link has expired."),
+            413: N_("The file or form is too large."),
+            422: N_("Some fields are not valid."),
+            429: N_("Too many attempts. Please wait a moment and try again."),
+        }
+        message = gettext(messages.get(err.code, N_("Something went wrong.")))
+        code = (err.name or "error").lower().replace(" ", "_")
+        return error_response(err.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(err):
+        # Log the class and the path only: exception texts can carry submitted values.
+        log.error("unexpected %s on %s %s", type(err).__name__, request.method, request.path, exc_info=app.debug)
+        db.session.rollback()
+        return error_response(500, "server_error", gettext(N_("Something went wrong on our side. Nothing was saved; please try again later.")))
+
+    @app.context_processor
+    def template_globals():
+        from flask_babel import get_locale
+
+        return {
+            "current_language": str(get_locale() or "fr"),
+            "controller": getattr(current_app.extensions.get("dsar_policy"), "controller", None),
+            "dsar_env": current_app.config["DSAR_ENV"],
+        }
+
+    @app.before_request
+    def remember_start():
+        g.setdefault("force_language", None)

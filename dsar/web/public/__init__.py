@@ -1,0 +1,6 @@
+"""The public side: the request form, email confirmation, document upload, the requester's status page."""
+from flask import Blueprint
+
+bp = Blueprint("public", __name__)
+
+from . import views  # noqa: E402,F401
