@@ -1,0 +1,73 @@
+"""The job interface: run after commit, never after rollback, exactly once — in-process and on RQ."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from dsar.extensions import db
+from dsar.jobs import enqueue_after_commit
+from dsar.models import Event
+from jobs_for_tests import record_run
+
+
+def runs(token: str) -> int:
+    """Count the job's traces through a connection of its own (the test's session stays as it is)."""
+    with db.engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.stream == f"test:{token}"))
+
+
+def test_a_job_enqueued_in_a_transaction_that_rolls_back_never_runs(app, run_jobs):
+    token = uuid.uuid4().hex
+    enqueue_after_commit(record_run, token)
+    db.session.rollback()
+    run_jobs()
+    assert runs(token) == 0
+
+
+def test_a_job_enqueued_in_a_transaction_that_commits_runs_exactly_once(app, run_jobs):
+    token = uuid.uuid4().hex
+    enqueue_after_commit(record_run, token)
+    db.session.commit()
+    run_jobs()
+    run_jobs()  # a second pass finds nothing more to do
+    assert runs(token) == 1
+
+
+def test_a_job_is_not_run_before_the_commit(app, run_jobs):
+    token = uuid.uuid4().hex
+    enqueue_after_commit(record_run, token)
+    db.session.flush()
+    run_jobs()
+    assert runs(token) == 0
+    db.session.commit()
+    run_jobs()
+    assert runs(token) == 1
+
+
+def test_job_arguments_must_be_ids_not_objects(app):
+    with pytest.raises(TypeError, match="ids"):
+        enqueue_after_commit(record_run, {"email": "someone@example.test"})
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_deterministic_job_id_is_not_queued_twice(app, run_jobs):
+    token = uuid.uuid4().hex
+    enqueue_after_commit(record_run, token, job_id=f"once-{token}")
+    db.session.commit()
+    enqueue_after_commit(record_run, token, job_id=f"once-{token}")
+    db.session.commit()
+    assert app.extensions["dsar_jobs"].queue().count == 1
+    run_jobs()
+    assert runs(token) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_rq_backend_is_used_with_redis(app):
+    assert app.extensions["dsar_jobs"].name == "rq"
+
+
+def test_in_process_backend_is_used_without_redis(make_app):
+    app = make_app(REDIS_URL=None)
+    assert app.extensions["dsar_jobs"].name == "in-process"

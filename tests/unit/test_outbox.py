@@ -1,0 +1,172 @@
+"""The transactional outbox: written with the change, sent after the commit, never twice."""
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from dsar.extensions import db
+from dsar.jobs.outbox import deliver, sweep_outbox
+from dsar.models import OutboxMessage
+from dsar.services.notifications import queue_email
+
+NOTICE = {"title": "Test notice", "paragraphs": ["First paragraph."], "link": "http://localhost/x"}
+
+
+def outbox_rows():
+    db.session.remove()
+    return db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+
+
+def test_an_email_is_sent_once_after_the_commit(app, mailbox, run_jobs):
+    queue_email("someone@example.test", "notice", "fr", NOTICE)
+    db.session.commit()
+    run_jobs()
+    mailbox.wait_for(1)
+    [row] = outbox_rows()
+    assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+    msg = mailbox.messages[0]
+    assert msg["To"] == "someone@example.test"
+    assert msg["Subject"] == "Test notice"
+    assert msg["Message-ID"] == row.message_id
+    assert "First paragraph." in mailbox.text(msg)
+    assert "First paragraph." in mailbox.html(msg)
+
+
+def test_a_retry_of_a_sent_message_sends_nothing(app, mailbox, run_jobs):
+    msg = queue_email("someone@example.test", "notice", "en", NOTICE)
+    db.session.commit()
+    run_jobs()
+    mailbox.wait_for(1)
+    assert deliver(msg.id) == "skipped"   # what an RQ retry or a duplicate job would do
+    time.sleep(0.2)
+    assert len(mailbox.messages) == 1
+
+
+def test_an_email_written_in_a_rolled_back_transaction_is_never_sent(app, mailbox, run_jobs):
+    queue_email("someone@example.test", "notice", "fr", NOTICE)
+    db.session.rollback()
+    run_jobs()
+    time.sleep(0.2)
+    assert outbox_rows() == []
+    assert mailbox.messages == []
+
+
+def test_a_failed_send_is_retried_by_the_sweep_and_then_sent_once(make_app, mailbox, smtp_server):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    broken = make_app(MAIL_PORT=closed_port)
+    with broken.app_context():
+        msg = queue_email("someone@example.test", "notice", "fr", NOTICE)
+        db.session.commit()
+        message_id = msg.id
+        if broken.extensions["dsar_jobs"].name == "rq":
+            with pytest.raises(ConnectionRefusedError):
+                deliver(message_id)
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert row.status == "pending" and row.attempts == 1
+        assert "ConnectionRefusedError" in row.last_error
+        assert "someone@example.test" not in row.last_error
+        row.next_attempt_at = row.created_at  # the back-off has passed
+        db.session.commit()
+    fixed = make_app()
+    with fixed.app_context():
+        assert sweep_outbox() == 1
+        if fixed.extensions["dsar_jobs"].name == "rq":
+            from rq import SimpleWorker
+
+            backend = fixed.extensions["dsar_jobs"]
+            SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True)
+        mailbox.wait_for(1)
+        assert sweep_outbox() == 0
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert row.status == "sent" and row.attempts == 2
+    assert len(mailbox.messages) == 1
+
+
+def test_a_header_injection_in_the_recipient_is_refused(app):
+    with pytest.raises(ValueError):
+        queue_email("a@example.test\r\nBcc: victim@example.test", "notice", "fr", NOTICE)
+
+
+def test_a_subject_never_spans_lines(app):
+    msg = queue_email("a@example.test", "notice", "fr", dict(NOTICE, title="Hello\r\nBcc: x@example.test"))
+    assert "\n" not in msg.subject and "\r" not in msg.subject
+
+
+# --- a real Redis outage ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of our own, that the test may stop and start."""
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is needed for the outage test"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def start():
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from redis import Redis
+
+        for _ in range(100):
+            try:
+                Redis(port=port, socket_connect_timeout=0.2).ping()
+                return proc
+            except Exception:  # noqa: BLE001
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    state = {"proc": start()}
+
+    class Handle:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def stop(self):
+            state["proc"].terminate()
+            state["proc"].wait(5)
+
+        def start(self):
+            state["proc"] = start()
+
+    yield Handle()
+    if state["proc"].poll() is None:
+        state["proc"].terminate()
+        state["proc"].wait(5)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_emails_written_while_redis_is_down_are_delivered_once_it_is_back(make_app, mailbox, private_redis):
+    app = make_app(REDIS_URL=private_redis.url)
+    client = app.test_client()
+    private_redis.stop()
+    with app.app_context():
+        assert client.get("/health").status_code == 503
+        for i in range(20):
+            queue_email(f"person{i}@example.test", "notice", "fr", NOTICE)
+            db.session.commit()   # the enqueue fails after the commit; the rows stay
+        assert {r.status for r in outbox_rows()} == {"pending"}
+    private_redis.start()
+    with app.app_context():
+        assert client.get("/health").status_code == 200
+        backend = app.extensions["dsar_jobs"]
+        backend._redis = None
+        assert sweep_outbox() == 20      # what `rq cron` runs every minute
+        assert sweep_outbox() == 20      # run twice: the deterministic job ids keep one job each
+        assert backend.queue().count == 20
+        from rq import SimpleWorker
+
+        SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True)
+        mailbox.wait_for(20)
+        assert {r.status for r in outbox_rows()} == {"sent"}
+    time.sleep(0.3)
+    recipients = sorted(m["To"] for m in mailbox.messages)
+    assert recipients == sorted(f"person{i}@example.test" for i in range(20))
