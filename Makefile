@@ -30,7 +30,7 @@ run: install
 	@echo "  back-office:  http://127.0.0.1:5000/backoffice/  (accounts printed above by 'dsar demo')"
 	@echo "  sent emails:  http://127.0.0.1:5000/dev/mail"
 	@echo
-	DSAR_ENV=development REDIS_URL= $(BIN)/dsar run --host 127.0.0.1 --port 5000
+	DSAR_ENV=development REDIS_URL= DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port 5000
 
 # Run the tests: SQLite + in-process jobs, then PostgreSQL + Redis/RQ when reachable
 # (DSAR_REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip).

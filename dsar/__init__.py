@@ -55,7 +55,28 @@ def create_app(config: dict | None = None) -> Flask:
     from .cli import register_cli
 
     register_cli(app)
+    if app.config["DSAR_RUN_PERIODIC_IN_PROCESS"] and not app.config["REDIS_URL"]:
+        _start_periodic_on_first_request(app)
     return app
+
+
+def _start_periodic_on_first_request(app: Flask) -> None:
+    """Embedded mode: the server process (and only it, not `dsar db upgrade`) runs the periodic jobs."""
+    import threading
+
+    lock = threading.Lock()
+
+    @app.before_request
+    def _start_scheduler():
+        if "dsar_scheduler" in app.extensions:
+            return
+        with lock:
+            if "dsar_scheduler" not in app.extensions:
+                from .jobs.schedule import InProcessScheduler
+
+                scheduler = InProcessScheduler(app)
+                scheduler.start()
+                app.extensions["dsar_scheduler"] = scheduler
 
 
 def _select_locale():

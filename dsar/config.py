@@ -116,7 +116,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": _int("DSAR_SESSION_MINUTES", 30) * 60,
         "MAX_CONTENT_LENGTH": _int("DSAR_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
-        "DSAR_RUN_PERIODIC_IN_PROCESS": False,
+        # Embedded mode only: the web server runs the periodic jobs itself (production uses `rq cron`).
+        "DSAR_RUN_PERIODIC_IN_PROCESS": _bool(os.environ.get("DSAR_RUN_PERIODIC_IN_PROCESS")),
         "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
         "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
         "API_TITLE": "dsar",

@@ -32,6 +32,20 @@ REDIS_DB = int(os.environ.get("DSAR_TEST_REDIS_DB", "15"))
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def pytest_configure(config):
+    """Compile the French catalogues if a .po is newer than its .mo (make does this too)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (ROOT / "dsar").rglob("translations/*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as fh:
+                catalog = read_po(fh)
+            with mo.open("wb") as fh:
+                write_mo(fh, catalog)
+
+
 def pytest_report_header(config):
     jobs = "RQ on Redis db %d" % REDIS_DB if DB_KIND == "postgresql" else "in-process"
     return f"dsar: database={DB_KIND}, jobs={jobs}, require_services={REQUIRE}"

@@ -41,11 +41,33 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+STATUS_LABELS = {
+    "unconfirmed": N_("waiting for email confirmation"),
+    "awaiting_identity": N_("waiting for an identity document"),
+    "identity_review": N_("identity being checked"),
+    "open": N_("open"),
+    "in_progress": N_("in progress"),
+    "awaiting_requester": N_("waiting for the requester's answer"),
+    "answered": N_("answered"),
+    "closed": N_("closed"),
+    "withdrawn": N_("withdrawn"),
+    "refused": N_("refused"),
+}
+
+
+def status_label(status: str) -> str:
+    """The status in plain words, in the current language."""
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
 def translate_error(err: DomainError) -> str:
     text = gettext(err.message)
     if err.params:
+        params = dict(err.params)
+        if "status" in params:
+            params["status"] = status_label(params["status"])
         try:
-            text = text % err.params
+            text = text % params
         except (KeyError, TypeError, ValueError):
             pass
     return text
@@ -141,6 +163,8 @@ def init_common(app: Flask) -> None:
             "controller": getattr(current_app.extensions.get("dsar_policy"), "controller", None),
             "dsar_env": current_app.config["DSAR_ENV"],
         }
+
+    app.jinja_env.filters["status_label"] = status_label
 
     @app.before_request
     def remember_start():

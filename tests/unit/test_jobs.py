@@ -71,3 +71,35 @@ def test_rq_backend_is_used_with_redis(app):
 def test_in_process_backend_is_used_without_redis(make_app):
     app = make_app(REDIS_URL=None)
     assert app.extensions["dsar_jobs"].name == "in-process"
+
+
+def test_periodic_jobs_run_in_process_when_due_and_not_before(app, monkeypatch):
+    from dsar.jobs import schedule
+
+    calls = []
+    monkeypatch.setattr(schedule, "PERIODIC", [
+        schedule.Periodic("every-minute", "jobs_for_tests.record_run", interval=60),
+    ])
+    monkeypatch.setattr("jobs_for_tests.record_run", lambda: calls.append(1))
+    scheduler = schedule.InProcessScheduler(app)
+    assert scheduler.run_once(now=1000.0) == ["every-minute"]     # an interval job runs at once
+    assert scheduler.run_once(now=1030.0) == []
+    assert scheduler.run_once(now=1060.0) == ["every-minute"]
+    assert len(calls) == 2
+
+
+def test_rq_cron_config_registers_every_periodic_job(app):
+    import importlib
+
+    from rq import cron
+
+    from dsar.jobs import schedule
+
+    cron._job_data_registry.clear()
+    import dsar.jobs.cron_config as cfg
+
+    importlib.reload(cfg)
+    names = {j["name"] for j in cron._job_data_registry}
+    assert names == {p.name for p in schedule.PERIODIC}
+    for p in schedule.PERIODIC:
+        assert callable(__import__("dsar.jobs", fromlist=["resolve"]).resolve(p.func_path))
