@@ -62,8 +62,13 @@ def record(
     from_status: str | None = None,
     to_status: str | None = None,
     details: dict | None = None,
+    touch: bool = True,
 ) -> Event:
     """Append an event in the current transaction. The caller commits.
+
+    ``touch=False`` is for events that change nothing on the request (a staff
+    member viewed a document): they do not move its version, so the forms of a
+    page open elsewhere stay valid.
 
     Two transactions appending to the same stream at once cannot both commit:
     (stream, seq) is unique, so the loser fails and rolls back whole.
@@ -72,8 +77,9 @@ def record(
         if request.id is None:
             db.session.flush()
         stream = stream_for(request)
-        # Touch the request so that its version moves with every event (optimistic locking).
-        request.updated_at = utcnow()
+        if touch:
+            # Touch the request so that its version moves with every event (optimistic locking).
+            request.updated_at = utcnow()
     if not stream:
         raise ValueError("an event needs a request or a stream")
     last = db.session.execute(

@@ -1,4 +1,5 @@
 """The models, one module per aggregate. Importing this package registers them all."""
+from .auth import LoginThrottle
 from .base import UTCDateTime, utcnow
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
@@ -9,7 +10,7 @@ from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
 
 __all__ = [
-    "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
+    "LoginThrottle", "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
     "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
     "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
 ]

@@ -22,6 +22,7 @@ class Staff(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(200), comment="Argon2id hash")
     totp_secret: Mapped[str | None] = mapped_column(sa.String(300), comment="TOTP secret, encrypted with the file keys")
     totp_confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When TOTP enrolment was confirmed")
+    totp_last_step: Mapped[int | None] = mapped_column(comment="Time step of the last accepted TOTP code (no replay)")
     failed_logins: Mapped[int] = mapped_column(default=0, comment="Consecutive failed login attempts")
     locked_until: Mapped[object | None] = mapped_column(UTCDateTime, comment="Login refused until this instant")
     last_login_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Last successful login")

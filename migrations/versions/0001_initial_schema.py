@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 16:25:40.765088
+Create Date: 2026-11-26 16:29:17.447210
 
 """
 from alembic import op
@@ -32,6 +32,19 @@ def upgrade():
     sa.UniqueConstraint('prefix', name=op.f('uq_api_keys_prefix')),
     comment='API keys (shown once, stored hashed)'
     )
+    op.create_table('login_throttles',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('key', sa.String(length=64), nullable=False, comment='HMAC-SHA256 of the lower-cased email'),
+    sa.Column('failed_logins', sa.Integer(), nullable=False, comment='Consecutive failed attempts'),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True, comment='Attempts refused until this instant'),
+    sa.Column('last_failed_at', sa.DateTime(timezone=True), nullable=False, comment='Last failed attempt; old rows are purged'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttles')),
+    sa.UniqueConstraint('key', name=op.f('uq_login_throttles_key')),
+    comment='Failed sign-in attempts for emails without an account (HMAC-keyed)'
+    )
+    with op.batch_alter_table('login_throttles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_throttles_last_failed_at'), ['last_failed_at'], unique=False)
+
     op.create_table('professionals',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
     sa.Column('external_id', sa.String(length=64), nullable=False, comment='Identifier in the application'),
@@ -60,6 +73,7 @@ def upgrade():
     sa.Column('password_hash', sa.String(length=200), nullable=False, comment='Argon2id hash'),
     sa.Column('totp_secret', sa.String(length=300), nullable=True, comment='TOTP secret, encrypted with the file keys'),
     sa.Column('totp_confirmed_at', sa.DateTime(timezone=True), nullable=True, comment='When TOTP enrolment was confirmed'),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True, comment='Time step of the last accepted TOTP code (no replay)'),
     sa.Column('failed_logins', sa.Integer(), nullable=False, comment='Consecutive failed login attempts'),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True, comment='Login refused until this instant'),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True, comment='Last successful login'),
@@ -144,6 +158,7 @@ def upgrade():
         batch_op.create_index('ix_requests_status_due', ['status', 'due_date', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_subject_kind'), ['subject_kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_type'), ['type'], unique=False)
+        batch_op.create_index('ix_requests_worklist_due', ['due_date', 'id'], unique=False, postgresql_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"), sqlite_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"))
 
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
@@ -278,6 +293,7 @@ def upgrade():
     sa.Column('kind', sa.String(length=16), nullable=False, comment='SubjectKind'),
     sa.Column('first_name', sa.String(length=120), nullable=False, comment='Given name'),
     sa.Column('last_name', sa.String(length=120), nullable=False, comment='Family name'),
+    sa.Column('last_name_lower', sa.String(length=120), sa.Computed('lower(last_name)', persisted=True), nullable=True, comment="Family name lower-cased, computed by the database: the queue's case-insensitive search"),
     sa.Column('email', sa.String(length=254), nullable=True, comment='Email, lower-cased'),
     sa.Column('phone', sa.String(length=32), nullable=True, comment='Phone number, digits and +'),
     sa.Column('birth_date', sa.Date(), nullable=True, comment='Birth date, used to match a patient'),
@@ -290,6 +306,7 @@ def upgrade():
     with op.batch_alter_table('request_subjects', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_request_subjects_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_subjects_last_name'), ['last_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_request_subjects_last_name_lower'), ['last_name_lower'], unique=False)
 
     op.create_table('requesters',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
@@ -298,6 +315,7 @@ def upgrade():
     sa.Column('relationship_to_subject', sa.String(length=16), nullable=True, comment='Relationship when acting for someone else (parent, guardian, heir, executor, mandatary)'),
     sa.Column('first_name', sa.String(length=120), nullable=False, comment='Given name'),
     sa.Column('last_name', sa.String(length=120), nullable=False, comment='Family name'),
+    sa.Column('last_name_lower', sa.String(length=120), sa.Computed('lower(last_name)', persisted=True), nullable=True, comment="Family name lower-cased, computed by the database: the queue's case-insensitive search"),
     sa.Column('email', sa.String(length=254), nullable=False, comment='Where correspondence goes, lower-cased'),
     sa.Column('phone', sa.String(length=32), nullable=True, comment='Phone number'),
     sa.Column('postal_address', sa.Text(), nullable=True, comment='Postal address, for letters received by post'),
@@ -308,6 +326,7 @@ def upgrade():
     )
     with op.batch_alter_table('requesters', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_requesters_email'), ['email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_requesters_last_name_lower'), ['last_name_lower'], unique=False)
 
     op.create_table('task_openings',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
@@ -332,10 +351,12 @@ def downgrade():
 
     op.drop_table('task_openings')
     with op.batch_alter_table('requesters', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_requesters_last_name_lower'))
         batch_op.drop_index(batch_op.f('ix_requesters_email'))
 
     op.drop_table('requesters')
     with op.batch_alter_table('request_subjects', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_request_subjects_last_name_lower'))
         batch_op.drop_index(batch_op.f('ix_request_subjects_last_name'))
         batch_op.drop_index(batch_op.f('ix_request_subjects_email'))
 
@@ -366,6 +387,7 @@ def downgrade():
 
     op.drop_table('documents')
     with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_requests_worklist_due', postgresql_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"), sqlite_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"))
         batch_op.drop_index(batch_op.f('ix_requests_type'))
         batch_op.drop_index(batch_op.f('ix_requests_subject_kind'))
         batch_op.drop_index('ix_requests_status_due')
@@ -389,5 +411,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_professionals_email'))
 
     op.drop_table('professionals')
+    with op.batch_alter_table('login_throttles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_throttles_last_failed_at'))
+
+    op.drop_table('login_throttles')
     op.drop_table('api_keys')
     # ### end Alembic commands ###
