@@ -76,6 +76,8 @@ def _failed(msg: OutboxMessage, exc: Exception) -> None:
     msg = db.session.get(OutboxMessage, msg.id)
     # The error's class and a short text: never the message body, which holds personal data.
     msg.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    # A webhook receiver that answered with an error status: keep it for the delivery log.
+    msg.response_status = getattr(exc, "response_status", msg.response_status)
     if msg.attempts >= msg.max_attempts:
         msg.status = OutboxStatus.FAILED
     else:
