@@ -1,4 +1,6 @@
-"""The DPO back-office."""
+"""The DPO back-office: sign-in, the queue, the request page and its actions, the register, statistics, accounts."""
 from flask import Blueprint
 
 bp = Blueprint("backoffice", __name__)
+
+from . import auth, views, register, stats, admin, intake  # noqa: E402,F401

@@ -1,0 +1,315 @@
+"""The back-office queue: requests sorted by due date, filters, search, counters, keyset pagination.
+
+Pagination is by keyset on (due_date, id), never OFFSET, so page 2,000 costs
+what page 1 costs. Requests whose clock has not started (no due date yet) come
+after every dated one, ordered by id. The default view (every non-final
+request whose email is confirmed) reads the partial index
+``ix_requests_worklist_due``; a status filter reads ``ix_requests_status_due``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from ..deadlines import PARIS, days_left, legal_day
+from ..errors import InvalidInput, N_
+from ..extensions import db
+from ..models import DataRequest, ProfessionalTask, Requester, RequestSubject, Staff, utcnow
+from ..models.enums import ACTIVE_STATUSES, Channel, RequestType, Status, SubjectKind, TaskStatus
+from ..models.request import WORKLIST_STATUSES
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+DUE_SOON_DAYS = 7
+OPEN_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue shows. Every field is optional; empty means "any"."""
+
+    status: str | None = None          # a Status, "all" (final ones too) or None (the worklist)
+    type: str | None = None
+    subject_kind: str | None = None
+    assignee: str | None = None        # a staff id, "none" (unassigned) or None
+    channel: str | None = None
+    handler: str | None = None         # "staff" or "professional"
+    overdue: bool = False
+    received_from: date | None = None
+    received_to: date | None = None
+    search: str | None = None          # reference, family name or email
+
+    def as_args(self) -> dict:
+        """The filters as query-string arguments (without the search, which never goes in a URL)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "search" or value in (None, False, ""):
+                continue
+            out[f.name] = "1" if value is True else (value.isoformat() if isinstance(value, date) else str(value))
+        return out
+
+
+def _choice(value, allowed, name):
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value not in allowed:
+        raise InvalidInput(N_("Unknown value for the filter %(filter)s."), code="bad_filter", field=name, filter=name)
+    return value
+
+
+def _day(value, name):
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), code="bad_date", field=name) from None
+
+
+def parse_filters(args, *, search: str | None = None) -> QueueFilters:
+    """Filters from a query string (a MultiDict or a dict); a bad value is a 422 naming the filter."""
+    assignee = (args.get("assignee") or "").strip() or None
+    if assignee is not None and assignee != "none" and not assignee.isdigit():
+        raise InvalidInput(N_("Unknown value for the filter %(filter)s."), code="bad_filter", field="assignee",
+                           filter="assignee")
+    filters = QueueFilters(
+        status=_choice(args.get("status"), {s.value for s in Status} | {"all"}, "status"),
+        type=_choice(args.get("type"), {t.value for t in RequestType}, "type"),
+        subject_kind=_choice(args.get("subject_kind"), {k.value for k in SubjectKind}, "subject_kind"),
+        assignee=assignee,
+        channel=_choice(args.get("channel"), {c.value for c in Channel}, "channel"),
+        handler=_choice(args.get("handler"), {"staff", "professional"}, "handler"),
+        overdue=(args.get("overdue") or "") in {"1", "on", "true", "yes"},
+        received_from=_day(args.get("received_from"), "received_from"),
+        received_to=_day(args.get("received_to"), "received_to"),
+        search=(search or "").strip()[:254] or None,
+    )
+    if filters.received_from and filters.received_to and filters.received_from > filters.received_to:
+        raise InvalidInput(N_("The start date is after the end date."), code="bad_range", field="received_to")
+    return filters
+
+
+def _paris_midnight_utc(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=PARIS)
+
+
+def _search_clause(term: str):
+    term = term.strip()
+    if "@" in term:
+        email = term.lower()
+        return sa.or_(
+            DataRequest.id.in_(sa.select(RequestSubject.request_id).where(RequestSubject.email == email)),
+            DataRequest.id.in_(sa.select(Requester.request_id).where(Requester.email == email)),
+        )
+    upper = term.upper()
+    if upper.startswith("DSAR-"):
+        return DataRequest.reference == upper
+    # A family name, case-insensitive, matched from its start: a range on the indexed lower-cased column.
+    low = term.lower()
+    high = low[:-1] + chr(ord(low[-1]) + 1)
+    like = low.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+    def names(model):
+        col = model.last_name_lower
+        return sa.select(model.request_id).where(col >= low, col < high, col.like(like, escape="\\"))
+
+    return sa.or_(DataRequest.id.in_(names(RequestSubject)), DataRequest.id.in_(names(Requester)))
+
+
+def filter_clauses(filters: QueueFilters, *, today: date) -> list:
+    """The WHERE clauses for ``filters`` (shared by the queue, the register and the statistics)."""
+    clauses = []
+    if filters.overdue:
+        clauses.append(DataRequest.status.in_([s.value for s in ACTIVE_STATUSES]))
+        clauses.append(DataRequest.due_date < today)
+        if filters.status not in (None, "all"):
+            clauses.append(DataRequest.status == filters.status)
+    elif filters.status == "all":
+        pass
+    elif filters.status:
+        clauses.append(DataRequest.status == filters.status)
+    elif filters.search:
+        pass  # a search looks through every request, closed ones too
+    else:
+        clauses.append(DataRequest.status.in_([s.value for s in WORKLIST_STATUSES]))
+    if filters.type:
+        clauses.append(DataRequest.type == filters.type)
+    if filters.subject_kind:
+        clauses.append(DataRequest.subject_kind == filters.subject_kind)
+    if filters.channel:
+        clauses.append(DataRequest.channel == filters.channel)
+    if filters.handler:
+        clauses.append(DataRequest.handler == filters.handler)
+    if filters.assignee == "none":
+        clauses.append(DataRequest.assignee_id.is_(None))
+    elif filters.assignee:
+        clauses.append(DataRequest.assignee_id == int(filters.assignee))
+    if filters.received_from:
+        clauses.append(DataRequest.received_at >= _paris_midnight_utc(filters.received_from))
+    if filters.received_to:
+        clauses.append(DataRequest.received_at < _paris_midnight_utc(filters.received_to + timedelta(days=1)))
+    if filters.search:
+        clauses.append(_search_clause(filters.search))
+    return clauses
+
+
+# --- keyset cursor ---------------------------------------------------------------------------------------
+
+
+def encode_cursor(due: date | None, request_id: int) -> str:
+    raw = json.dumps([due.isoformat() if due else None, request_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[date | None, int] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        due, request_id = json.loads(raw)
+        if not isinstance(request_id, int):
+            raise ValueError
+        return (date.fromisoformat(due) if due else None), request_id
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise InvalidInput(N_("This page link is not valid. Go back to the first page."), code="bad_cursor",
+                           field="after") from None
+
+
+# --- rows ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    reference: str | None
+    type: str
+    status: str
+    subject_kind: str
+    channel: str
+    received_at: datetime
+    due_date: date | None
+    days_left: int | None
+    urgency: str                 # overdue | week | ok | paused | done | none
+    handler: str
+    assignee: str | None
+    subject_name: str
+
+
+def urgency_of(status: str, due: date | None, today: date) -> tuple[int | None, str]:
+    if due is None:
+        return None, "none"
+    left = days_left(today, due)
+    if status == Status.ANSWERED or Status(status).is_final:
+        return left, "done"
+    if status == Status.AWAITING_REQUESTER:
+        return left, "paused"          # the clock stands still (deadline rule 4)
+    if left < 0:
+        return left, "overdue"
+    if left <= DUE_SOON_DAYS:
+        return left, "week"
+    return left, "ok"
+
+
+_ROW_COLUMNS = (
+    DataRequest.id, DataRequest.reference, DataRequest.type, DataRequest.status, DataRequest.subject_kind,
+    DataRequest.channel, DataRequest.received_at, DataRequest.due_date, DataRequest.handler,
+)
+
+
+def _rows_query(where: list, limit: int):
+    return (
+        sa.select(*_ROW_COLUMNS, Staff.name.label("assignee_name"), RequestSubject.first_name, RequestSubject.last_name)
+        .select_from(DataRequest)
+        .outerjoin(Staff, Staff.id == DataRequest.assignee_id)
+        .outerjoin(RequestSubject, RequestSubject.request_id == DataRequest.id)
+        .where(*where)
+        .limit(limit)
+    )
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    next_cursor: str | None
+    filters: QueueFilters
+    first_page: bool = True
+    counters: dict = field(default_factory=dict)
+
+
+def fetch_page(filters: QueueFilters, *, after: str | None = None, page_size: int = PAGE_SIZE,
+               today: date | None = None) -> QueuePage:
+    """One page of the queue, sorted by due date (undated last), then id."""
+    today = today or legal_day(utcnow())
+    page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
+    cursor = decode_cursor(after)
+    base = filter_clauses(filters, today=today)
+    fetched = []
+    want = page_size + 1
+    if cursor is None or cursor[0] is not None:
+        dated = base + [DataRequest.due_date.is_not(None)]
+        if cursor is not None:
+            dated.append(sa.tuple_(DataRequest.due_date, DataRequest.id) > sa.tuple_(sa.literal(cursor[0]), sa.literal(cursor[1])))
+        q = _rows_query(dated, want).order_by(DataRequest.due_date, DataRequest.id)
+        fetched.extend(db.session.execute(q).all())
+    if len(fetched) < want and not filters.overdue:
+        undated = base + [DataRequest.due_date.is_(None)]
+        if cursor is not None and cursor[0] is None:
+            undated.append(DataRequest.id > cursor[1])
+        q = _rows_query(undated, want - len(fetched)).order_by(DataRequest.id)
+        fetched.extend(db.session.execute(q).all())
+    has_more = len(fetched) > page_size
+    fetched = fetched[:page_size]
+    rows = []
+    for r in fetched:
+        left, urgency = urgency_of(r.status, r.due_date, today)
+        rows.append(QueueRow(
+            id=r.id, reference=r.reference, type=r.type, status=r.status, subject_kind=r.subject_kind,
+            channel=r.channel, received_at=r.received_at, due_date=r.due_date, days_left=left, urgency=urgency,
+            handler=r.handler, assignee=r.assignee_name,
+            subject_name=f"{r.first_name or ''} {r.last_name or ''}".strip(),
+        ))
+    next_cursor = encode_cursor(rows[-1].due_date, rows[-1].id) if has_more and rows else None
+    return QueuePage(rows=rows, next_cursor=next_cursor, filters=filters, first_page=cursor is None)
+
+
+def counters(*, today: date | None = None) -> dict[str, int]:
+    """The figures at the top of the queue, in one pass over the worklist."""
+    today = today or legal_day(utcnow())
+    active = DataRequest.status.in_([s.value for s in ACTIVE_STATUSES])
+    awaiting = DataRequest.status.in_([Status.AWAITING_IDENTITY.value, Status.IDENTITY_REVIEW.value])
+    q = sa.select(
+        sa.func.count().filter(active).label("open"),
+        sa.func.count().filter(active, DataRequest.due_date >= today,
+                               DataRequest.due_date <= today + timedelta(days=DUE_SOON_DAYS)).label("due_this_week"),
+        sa.func.count().filter(active, DataRequest.due_date < today).label("overdue"),
+        sa.func.count().filter(awaiting).label("awaiting_identity"),
+        sa.func.count().filter(active, DataRequest.handler == "professional").label("with_professionals"),
+    ).where(DataRequest.status.in_([s.value for s in WORKLIST_STATUSES]))
+    row = db.session.execute(q).one()
+    return dict(row._mapping)
+
+
+def assignable_staff() -> list[Staff]:
+    return list(db.session.scalars(
+        sa.select(Staff).where(Staff.active.is_(True), Staff.role != "auditor").order_by(Staff.name)))
+
+
+def open_tasks_for(request_ids: list[int]) -> dict[int, list[ProfessionalTask]]:
+    if not request_ids:
+        return {}
+    out: dict[int, list] = {}
+    for t in db.session.scalars(sa.select(ProfessionalTask).where(
+            ProfessionalTask.request_id.in_(request_ids), ProfessionalTask.status.in_([s.value for s in OPEN_TASK_STATUSES]))):
+        out.setdefault(t.request_id, []).append(t)
+    return out
+
+
+def with_search(filters: QueueFilters, search: str | None) -> QueueFilters:
+    return replace(filters, search=(search or "").strip()[:254] or None)

@@ -1,0 +1,119 @@
+"""The register of requests as CSV, for a spreadsheet and for the regulator.
+
+Format (documented on the register page and in the README of the export):
+- UTF-8 with a byte-order mark, so that Excel and LibreOffice read accents right;
+- fields separated by semicolons (the list separator of French spreadsheets), CRLF line ends,
+  every field quoted when needed (RFC 4180);
+- dates as YYYY-MM-DD (Europe/Paris days);
+- a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed
+  with an apostrophe so that no spreadsheet runs it as a formula (CSV injection).
+
+Rows follow the queue's filters and its order (due date, then id), streamed in
+batches: a register of a million requests never sits in memory.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from ..deadlines import legal_day
+from ..errors import N_
+from ..extensions import db
+from ..models import DataRequest, Professional, ProfessionalTask, Staff, utcnow
+from .queue import QueueFilters, filter_clauses
+
+BOM = "\ufeff"
+DELIMITER = ";"
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 2000
+
+COLUMNS = (
+    ("reference", N_("Reference")),
+    ("type", N_("Type")),
+    ("received", N_("Received on")),
+    ("clock_start", N_("Clock started on")),
+    ("due", N_("Due on")),
+    ("answered_on", N_("Answered on")),
+    ("on_time", N_("On time")),
+    ("outcome", N_("Outcome")),
+    ("handled_by", N_("Handled by")),
+)
+
+
+def neutralise(value) -> str:
+    """A cell as text a spreadsheet shows and never evaluates."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def on_time(answered_on: date | None, due: date | None, today: date) -> str:
+    """yes / no / overdue (not answered, past due) / "" (not answered, not due yet)."""
+    if due is None:
+        return ""
+    if answered_on is not None:
+        return "yes" if answered_on <= due else "no"
+    return "overdue" if today > due else ""
+
+
+def _query(filters: QueueFilters, today: date):
+    latest_pro = (
+        sa.select(Professional.first_name + sa.literal(" ") + Professional.last_name)
+        .select_from(ProfessionalTask)
+        .join(Professional, Professional.id == ProfessionalTask.professional_id)
+        .where(ProfessionalTask.request_id == DataRequest.id)
+        .order_by(ProfessionalTask.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            DataRequest.id, DataRequest.reference, DataRequest.type, DataRequest.received_at,
+            DataRequest.clock_started_on, DataRequest.due_date, DataRequest.answered_at, DataRequest.outcome,
+            DataRequest.status, DataRequest.handler, Staff.name.label("assignee"), latest_pro.label("professional"),
+        )
+        .select_from(DataRequest)
+        .outerjoin(Staff, Staff.id == DataRequest.assignee_id)
+        .where(*filter_clauses(filters, today=today))
+        .order_by(DataRequest.due_date.is_(None), DataRequest.due_date, DataRequest.id)
+    )
+
+
+def rows(filters: QueueFilters, *, today: date | None = None) -> Iterator[list[str]]:
+    """The register's rows (header first), each cell already neutralised."""
+    today = today or legal_day(utcnow())
+    yield [gettext(label) for _key, label in COLUMNS]
+    result = db.session.execute(_query(filters, today).execution_options(yield_per=BATCH))
+    for r in result:
+        answered_on = legal_day(r.answered_at) if r.answered_at else None
+        if r.handler == "professional" and r.professional:
+            handled_by = gettext("Professional: %(name)s", name=r.professional)
+        else:
+            handled_by = r.assignee or ""
+        yield [neutralise(v) for v in (
+            r.reference, r.type, legal_day(r.received_at).isoformat() if r.received_at else "",
+            r.clock_started_on.isoformat() if r.clock_started_on else "",
+            r.due_date.isoformat() if r.due_date else "",
+            answered_on.isoformat() if answered_on else "",
+            on_time(answered_on, r.due_date, today), r.outcome or "", handled_by,
+        )]
+
+
+def stream_csv(filters: QueueFilters, *, today: date | None = None) -> Iterator[str]:
+    """The register as CSV text chunks: BOM first, then a few hundred rows per chunk."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=DELIMITER, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    yield BOM
+    for i, row in enumerate(rows(filters, today=today), start=1):
+        writer.writerow(row)
+        if i % 500 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

@@ -1,0 +1,442 @@
+"""The queue, the request page, its actions, the identity document viewer and the search."""
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user
+
+from ... import audit, lifecycle
+from ...deadlines import can_extend, legal_day
+from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
+from ...extensions import db
+from ...models import DataRequest, Document, Event, Professional, utcnow
+from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, RequestType, ReviewStatus, StaffRole,
+                             Status, SubjectKind)
+from ...policy import evaluate_rights, localized
+from ...services import actions
+from ...services import queue as queue_service
+from ..common import translate_error
+from . import bp
+from .auth import staff_actor, staff_required
+
+SEARCH_SESSION_KEY = "bo_searches"
+MAX_SAVED_SEARCHES = 20
+DOCUMENT_CSP = "sandbox; default-src 'none'"
+
+# Labels of the vocabulary, marked for translation.
+TYPE_LABELS = {
+    "access": N_("Access"), "rectification": N_("Rectification"), "erasure": N_("Erasure"),
+    "portability": N_("Portability"), "restriction": N_("Restriction"), "objection": N_("Objection"),
+    "consent_withdrawal": N_("Consent withdrawal"), "post_mortem_directive": N_("Post-mortem directive"),
+}
+SUBJECT_KIND_LABELS = {"patient": N_("Patient"), "professional": N_("Professional user"), "prospect": N_("Prospect")}
+CHANNEL_LABELS = {
+    "account": N_("Application account"), "web": N_("Web form"), "email": N_("Email"), "post": N_("Letter"),
+    "phone": N_("Phone"), "in_person": N_("In person"),
+}
+OUTCOME_LABELS = {"granted": N_("Granted"), "partly_granted": N_("Partly granted"), "refused": N_("Refused"),
+                  "no_data": N_("No data held")}
+ROLE_LABELS = {"admin": N_("Administrator"), "dpo": N_("Data protection officer"), "agent": N_("Agent"),
+               "auditor": N_("Auditor (read-only)")}
+URGENCY_LABELS = {"overdue": N_("Overdue"), "week": N_("Due within 7 days"), "ok": N_("On track"),
+                  "paused": N_("Clock paused"), "done": N_("Answered"), "none": N_("Clock not started")}
+METHOD_LABELS = {"account": N_("Application account"), "document": N_("Identity document"),
+                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client")}
+DOC_KIND_LABELS = {"identity": N_("Identity document"), "authority": N_("Proof of authority"), "answer": N_("Answer file"),
+                   "letter": N_("Letter"), "export": N_("Export")}
+REVIEW_LABELS = {"pending": N_("waiting for review"), "accepted": N_("accepted"), "refused": N_("refused")}
+EVENT_LABELS = {
+    "received": N_("Request received"), "confirm_email": N_("Email confirmed"), "submit_identity": N_("Identity document sent"),
+    "accept_identity": N_("Identity accepted"), "refuse_identity": N_("Identity refused"), "assign": N_("Assigned"),
+    "route_to_professional": N_("Routed to the professional"), "route_to_staff": N_("Routed to the privacy team"),
+    "acknowledge": N_("Acknowledged by the professional"), "ask_clarification": N_("Clarification asked (clock paused)"),
+    "resume": N_("Clock resumed"), "extend": N_("Deadline extended"), "answer": N_("Answer recorded"),
+    "refuse": N_("Request refused"), "close": N_("Closed"), "reopen": N_("Reopened"), "withdraw": N_("Withdrawn"),
+    "note": N_("Internal note"), "document_uploaded": N_("Document received"), "document_viewed": N_("Document viewed"),
+    "document_purged": N_("Document copy deleted"),
+}
+DETAIL_LABELS = {
+    "reason": N_("Reason"), "reasons": N_("Reasons"), "note": N_("Note"), "question": N_("Question"),
+    "outcome": N_("Outcome"), "method": N_("Method"), "assignee": N_("Assignee"),
+    "clock_started_on": N_("Clock started on"), "due_date": N_("Due on"),
+}
+ANSWER_FILES_KEY = "files"
+
+
+def _labels():
+    return dict(type_labels=TYPE_LABELS, subject_kind_labels=SUBJECT_KIND_LABELS, channel_labels=CHANNEL_LABELS,
+                outcome_labels=OUTCOME_LABELS, urgency_labels=URGENCY_LABELS, method_labels=METHOD_LABELS,
+                doc_kind_labels=DOC_KIND_LABELS, review_labels=REVIEW_LABELS, event_labels=EVENT_LABELS,
+                role_labels=ROLE_LABELS, detail_labels=DETAIL_LABELS)
+
+
+@bp.app_context_processor
+def backoffice_globals():
+    return {"bo_label": lambda table, key: _(table[key]) if key in table else (key or "")}
+
+
+# --- the queue -------------------------------------------------------------------------------------------
+
+
+def saved_search(search_id: str | None) -> str | None:
+    """The search text behind a search id (kept in the session: a name or an email never goes in a URL)."""
+    if not search_id:
+        return None
+    return (session.get(SEARCH_SESSION_KEY) or {}).get(search_id)
+
+
+def filters_from_request():
+    """The queue filters of the query string, with the saved search; InvalidInput on a bad value."""
+    search_id = request.args.get("search") or None
+    text = saved_search(search_id)
+    if search_id and text is None:
+        raise InvalidInput(N_("This search has expired. Search again."), code="search_expired", field="q")
+    return queue_service.parse_filters(request.args, search=text), search_id
+
+
+def _queue_context(filters, search_id, page, errors=None):
+    args = filters.as_args()
+    if search_id:
+        args["search"] = search_id
+    return dict(
+        page=page, filters=filters, filter_args=args, search_id=search_id, search_text=filters.search or "",
+        counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
+        statuses=[s.value for s in Status], types=[t.value for t in RequestType],
+        subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
+        today=legal_day(utcnow()), **_labels(),
+    )
+
+
+@bp.get("/")
+@staff_required()
+def queue_GET():
+    from ...services.queue import QueueFilters
+
+    try:
+        filters, search_id = filters_from_request()
+        page = queue_service.fetch_page(filters, after=request.args.get("after"))
+    except InvalidInput as err:
+        filters = QueueFilters()
+        page = queue_service.fetch_page(filters)
+        return render_template("backoffice/queue.html", **_queue_context(
+            filters, None, page, {err.field or "form": translate_error(err)})), 422
+    return render_template("backoffice/queue.html", **_queue_context(filters, search_id, page))
+
+
+@bp.post("/search")
+@staff_required()
+def search_POST():
+    """Keep the search text in the session and show the queue with it; the URL carries only a random id."""
+    text = (request.form.get("q") or "").strip()[:254]
+    args = {k: v for k, v in request.form.items() if k in {"status", "type", "subject_kind", "assignee", "channel",
+                                                          "handler", "overdue", "received_from", "received_to"} and v}
+    if text:
+        searches = dict(session.get(SEARCH_SESSION_KEY) or {})
+        while len(searches) >= MAX_SAVED_SEARCHES:
+            searches.pop(next(iter(searches)))
+        search_id = secrets.token_urlsafe(9)
+        searches[search_id] = text
+        session[SEARCH_SESSION_KEY] = searches
+        args["search"] = search_id
+    return redirect(url_for("backoffice.queue_GET", **args))
+
+
+# --- the request page ------------------------------------------------------------------------------------
+
+
+def _policy():
+    return current_app.extensions["dsar_policy"]
+
+
+def _load(reference: str) -> DataRequest:
+    req = db.session.scalar(sa.select(DataRequest).where(DataRequest.reference == reference))
+    if req is None:
+        abort(404)
+    return req
+
+
+def _rights(req: DataRequest):
+    try:
+        return evaluate_rights(_policy(), req.type, req.activities or None, req.subject_kind)
+    except Exception:  # noqa: BLE001 - a request the policy no longer knows still gets its page
+        return None
+
+
+def _route_candidates(req: DataRequest) -> list:
+    try:
+        from ...services import routing
+    except ImportError:
+        return []
+    finder = getattr(routing, "find_professionals_for", None)
+    if finder is None:
+        return []
+    found = finder(req)
+    return [getattr(c, "professional", c) for c in (found or [])]
+
+
+def _timeline(req: DataRequest) -> list[Event]:
+    return list(db.session.scalars(sa.select(Event).where(Event.request_id == req.id).order_by(Event.seq)))
+
+
+def _forms_for(req: DataRequest) -> set[str]:
+    """The action forms to show: what the lifecycle allows this staff member now."""
+    allowed = set(lifecycle.allowed_actions(req, staff_actor()))
+    forms = set()
+    for form, rules in FORM_RULES.items():
+        if allowed & rules:
+            forms.add(form)
+    return forms
+
+
+def render_request_page(req: DataRequest, *, errors: dict | None = None, values: dict | None = None,
+                        notice: str | None = None, status: int = 200):
+    today = legal_day(utcnow())
+    lang = str(get_locale() or "fr")
+    documents = list(req.documents)
+    ctx = dict(
+        req=req, rights=_rights(req), events=_timeline(req), documents=documents,
+        identity_documents=[d for d in documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
+                            and d.storage_name and d.purged_at is None],
+        forms=_forms_for(req), errors=errors or {}, values=values or {}, notice=notice,
+        staff_members=queue_service.assignable_staff(),
+        candidates=_route_candidates(req) if req.status in (Status.OPEN, Status.IN_PROGRESS) else [],
+        tasks=list(getattr(req, "tasks", []) or []),
+        pauses=list(req.pauses), today=today,
+        urgency=queue_service.urgency_of(req.status, req.due_date, today),
+        can_extend_now=req.one_month_due_date is not None and req.extended_at is None
+        and can_extend(today, req.one_month_due_date),
+        outcomes=[o.value for o in Outcome], lang=lang, localized=localized, policy=_policy(),
+        methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value],
+        **_labels(),
+    )
+    return render_template("backoffice/request.html", **ctx), status
+
+
+@bp.get("/requests/<reference>")
+@staff_required()
+def request_GET(reference: str):
+    return render_request_page(_load(reference))
+
+
+@bp.get("/requests/<reference>/documents/<int:document_id>")
+@staff_required()
+def document_GET(reference: str, document_id: int):
+    """An identity document, decrypted, shown inline in a sandboxed frame; every view is an audit event."""
+    from ...services.documents import read_document
+
+    req = _load(reference)
+    doc = db.session.get(Document, document_id)
+    if doc is None or doc.request_id != req.id:
+        abort(404)
+    data = read_document(doc)
+    # A view changes nothing on the request: it must not make the forms of open pages stale.
+    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
+                 details={"document_id": doc.id, "kind": doc.kind})
+    db.session.commit()
+    response = make_response(data)
+    response.headers["Content-Type"] = doc.mime
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Content-Security-Policy"] = DOCUMENT_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+# --- actions ---------------------------------------------------------------------------------------------
+
+# Each form of the request page, the lifecycle rules that make it available, and the fields it takes.
+FORM_RULES = {
+    "verify_identity": {"accept_identity"},
+    "refuse_identity": {"refuse_identity"},
+    "route": {"route_to_professional", "route_to_staff"},
+    "assign": {"assign"},
+    "clarify": {"ask_clarification"},
+    "resume": {"resume"},
+    "extend": {"extend"},
+    "answer": {"answer"},
+    "refuse": {"refuse"},
+    "close": {"close"},
+    "reopen": {"reopen"},
+    "withdraw": {"withdraw"},
+    "note": {"note"},
+}
+FORM_FIELDS = {
+    "verify_identity": {"method"},
+    "refuse_identity": {"reason"},
+    "route": {"professional_id", "to_staff"},
+    "assign": {"assignee_id"},
+    "clarify": {"question"},
+    "resume": {"answer"},
+    "extend": {"reason"},
+    "answer": {"outcome", "message", "reasons"},
+    "refuse": {"reasons"},
+    "close": set(),
+    "reopen": {"reason"},
+    "withdraw": set(),
+    "note": {"note"},
+}
+COMMON_FIELDS = {"csrf_token", "version"}
+
+
+def _int_or_none(value, field):
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(N_("Choose a value from the list."), code="bad_choice", field=field)
+    return int(value)
+
+
+def _run(form: str, req: DataRequest, values: dict, version: int):
+    actor = staff_actor()
+    v = values
+    if form == "verify_identity":
+        return actions.verify_identity(req, actor, method=v.get("method") or IdentityMethod.DOCUMENT, expected_version=version)
+    if form == "refuse_identity":
+        return actions.refuse_identity(req, actor, reason=v.get("reason", ""), expected_version=version)
+    if form == "route":
+        if v.get("to_staff"):
+            return actions.route(req, actor, to_staff=True, expected_version=version)
+        return actions.route(req, actor, professional_id=_int_or_none(v.get("professional_id"), "professional_id"),
+                             expected_version=version)
+    if form == "assign":
+        return actions.assign(req, actor, assignee_id=_int_or_none(v.get("assignee_id"), "assignee_id"),
+                              expected_version=version)
+    if form == "clarify":
+        return actions.ask_clarification(req, actor, question=v.get("question", ""), expected_version=version)
+    if form == "resume":
+        return actions.resume(req, actor, answer=(v.get("answer") or "").strip() or None, expected_version=version)
+    if form == "extend":
+        return actions.extend(req, actor, reason=v.get("reason", ""), expected_version=version)
+    if form == "answer":
+        change = actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
+                                reasons=(v.get("reasons") or "").strip() or None, expected_version=version)
+        _store_answer_files(req, actor)
+        return change
+    if form == "refuse":
+        return actions.refuse(req, actor, reasons=v.get("reasons", ""), expected_version=version)
+    if form == "close":
+        return actions.close(req, actor, expected_version=version)
+    if form == "reopen":
+        return actions.reopen(req, actor, reason=v.get("reason", ""), expected_version=version)
+    if form == "withdraw":
+        return actions.withdraw(req, actor, expected_version=version)
+    if form == "note":
+        return actions.add_note(req, actor, note=v.get("note", ""), expected_version=version)
+    raise NotFound(N_("No such action."))
+
+
+def _store_answer_files(req: DataRequest, actor) -> None:
+    from ...services.documents import store_document
+
+    for upload in request.files.getlist(ANSWER_FILES_KEY):
+        if not upload or not upload.filename:
+            continue
+        store_document(req, DocumentKind.ANSWER, upload.stream, filename=upload.filename,
+                       declared_type=upload.mimetype, actor=actor, policy=_policy(),
+                       max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
+
+
+SUCCESS_MESSAGES = {
+    "verify_identity": N_("Identity accepted: the clock has started."),
+    "refuse_identity": N_("Identity refused: the requester is asked for a new document."),
+    "route": N_("Routing recorded."),
+    "assign": N_("Assignment recorded."),
+    "clarify": N_("Clarification asked: the clock is paused until the requester answers."),
+    "resume": N_("The clock runs again."),
+    "extend": N_("Deadline extended by two months; the requester is told why."),
+    "answer": N_("Answer recorded."),
+    "refuse": N_("Refusal recorded."),
+    "close": N_("Request closed."),
+    "reopen": N_("Request reopened."),
+    "withdraw": N_("Withdrawal recorded."),
+    "note": N_("Note added."),
+}
+
+
+@bp.post("/requests/<reference>/actions/<form>")
+@staff_required("admin", "dpo", "agent")
+def action_POST(reference: str, form: str):
+    if form not in FORM_RULES:
+        abort(404)
+    req = _load(reference)
+    values = {k: v for k, v in request.form.items()}
+    unknown = sorted(set(values) - FORM_FIELDS[form] - COMMON_FIELDS)
+    if unknown:
+        return render_request_page(req, errors={form: {"form": _("Unknown field for this action: %(fields)s.",
+                                                                   fields=", ".join(unknown))}},
+                                   values={form: values}, status=400)
+    version = (values.get("version") or "").strip()
+    if not version.isdigit():
+        return render_request_page(req, errors={form: {"form": _("The form is incomplete. Reload the page and try again.")}},
+                                   status=400)
+    try:
+        _run(form, req, values, int(version))
+    except Conflict as err:
+        db.session.rollback()
+        req = _load(reference)
+        return render_request_page(req, notice=translate_error(err), values={form: values}, status=409)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except DomainError as err:
+        db.session.rollback()
+        req = _load(reference)
+        message = translate_error(err)
+        if form == "answer" and err.field == "document":
+            err.field = ANSWER_FILES_KEY
+        status = err.status_code if 400 <= err.status_code < 500 else 422
+        if isinstance(err, IllegalTransition) and not err.field:
+            return render_request_page(req, errors={form: {"form": message}}, values={form: values}, status=status)
+        return render_request_page(req, errors={form: {err.field or "form": message}}, values={form: values},
+                                   status=status)
+    db.session.commit()
+    flash(_(SUCCESS_MESSAGES[form]), "info")
+    return redirect(url_for("backoffice.request_GET", reference=reference) + "#top")
+
+
+# --- template filters ------------------------------------------------------------------------------------
+
+
+@bp.app_template_filter("dict_without")
+def dict_without(d: dict, *keys) -> dict:
+    return {k: v for k, v in (d or {}).items() if k not in keys}
+
+
+@bp.app_template_filter("status_option")
+def status_option(status: str):
+    from ..common import status_label
+
+    return status, status_label(status)
+
+
+@bp.app_template_filter("label_option")
+def label_option(value: str, table: dict):
+    return value, _(table[value]) if value in table else value
+
+
+@bp.app_template_filter("staff_option")
+def staff_option(staff):
+    return str(staff.id), staff.name
+
+
+@bp.app_template_filter("pro_option")
+def pro_option(professional):
+    return str(professional.id), f"{professional.full_name} ({professional.email})"
+
+
+@bp.app_template_filter("paris_date")
+def paris_date(instant) -> str:
+    return legal_day(instant).isoformat() if instant else "—"
+
+
+@bp.app_template_filter("paris_datetime")
+def paris_datetime(instant) -> str:
+    from ...deadlines import PARIS
+
+    return instant.astimezone(PARIS).strftime("%Y-%m-%d %H:%M") if instant else "—"
