@@ -1,0 +1,145 @@
+"""API keys: ``Authorization: Bearer <key>``, scopes, last use, and the rate-limit key.
+
+A key is looked up by its public prefix and compared by SHA-256 in constant time
+(dsar/security.py). Scopes (security.API_SCOPES):
+
+- ``submit``: create requests (the IDOMED application: requests made from an account, policy art. 8.1);
+- ``read``: read requests and their status;
+- ``staff``: everything the back-office does on a request, with an agent's rights, plus ``received_at``;
+- ``directory``: sync professionals and patient↔professional links (policy art. 8.2).
+
+No cookie and no session: every call carries its key.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import g, request
+from flask_babel import gettext
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from ..actors import Actor
+from ..errors import N_
+from ..extensions import db
+from ..models import ApiKey, utcnow
+from ..security import parse_api_key, same_digest
+from ..web.common import client_ip, user_agent
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)   # last_used_at is written at most once a minute per key
+_DUMMY_HASH = hashlib.sha256(b"dsar-no-such-key").hexdigest()
+BEARER = 'Bearer realm="dsar"'
+
+
+class ApiUnauthorized(Unauthorized):
+    def __init__(self, code: str, message: str):
+        super().__init__()
+        self.api_code = code
+        self.api_message = message
+        self.data = {"headers": {"WWW-Authenticate": f'{BEARER}, error="invalid_token"' if code != "missing_key" else BEARER}}
+
+
+class ApiForbidden(Forbidden):
+    def __init__(self, code: str, message: str):
+        super().__init__()
+        self.api_code = code
+        self.api_message = message
+        self.data = {"headers": {"WWW-Authenticate": f'{BEARER}, error="insufficient_scope"'}}
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate() -> ApiKey:
+    """The key of this call, or 401 (missing, malformed, unknown, wrong or revoked key)."""
+    if "api_key" in g:
+        return g.api_key
+    secret = presented_key()
+    if secret is None:
+        raise ApiUnauthorized("missing_key", gettext(N_("An API key is needed: send it as Authorization: Bearer <key>.")))
+    parsed = parse_api_key(secret)
+    key = None
+    if parsed is not None:
+        prefix, digest = parsed
+        key = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    # Compare even when nothing matched, so that timing does not tell which prefixes exist.
+    matches = same_digest(key.key_hash if key is not None else _DUMMY_HASH, parsed[1] if parsed else "0" * 64)
+    if key is None or not matches:
+        raise ApiUnauthorized("invalid_key", gettext(N_("This API key is not valid.")))
+    if key.revoked_at is not None:
+        raise ApiUnauthorized("revoked_key", gettext(N_("This API key has been revoked.")))
+    _record_use(key)
+    g.api_key = key
+    g.api_actor = Actor.for_api_key(key, client_ip(), user_agent())
+    return key
+
+
+def _record_use(key: ApiKey) -> None:
+    """Write last_used_at at most once a minute: a busy client must not turn every read into a write."""
+    now = utcnow()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(
+        sa.update(ApiKey)
+        .where(ApiKey.id == key.id,
+               sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(key)
+
+
+def has_scope(*scopes: str) -> bool:
+    key = g.get("api_key")
+    return key is not None and bool(set(scopes) & set(key.scopes or ()))
+
+
+def require_scope(*scopes: str) -> None:
+    """403 unless the key holds one of ``scopes``."""
+    authenticate()
+    if not has_scope(*scopes):
+        raise ApiForbidden("insufficient_scope", gettext(N_("This API key lacks the scope needed here: %(scopes)s."))
+                           % {"scopes": " or ".join(scopes)})
+
+
+def actor() -> Actor:
+    return g.api_actor
+
+
+def secured(bp, *scopes: str, description: str | None = None):
+    """Decorate a view (just under ``@bp.route``): key and scope checked before the body is even parsed.
+
+    Documents the bearer scheme, the scopes, and the 401/403 answers in the OpenAPI document.
+    """
+    from .errors import ErrorSchema
+
+    def decorator(view):
+        view = bp.alt_response(401, schema=ErrorSchema, description="No key, a wrong key or a revoked key")(view)
+        view = bp.alt_response(403, schema=ErrorSchema, description="The key lacks the scope")(view)
+        view = bp.doc(security=[{"bearerAuth": []}], **{"x-scopes": list(scopes)})(view)
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            require_scope(*scopes)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def rate_limit_key() -> str:
+    """Per key (its hash: a wrong key never counts against a real one); per client address without a key."""
+    secret = presented_key()
+    parsed = parse_api_key(secret) if secret else None
+    if parsed is not None:
+        return "api-key:" + parsed[1]
+    return "api-ip:" + (request.remote_addr or "unknown")
