@@ -28,6 +28,10 @@ def register_cli(app) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(demo)
     app.cli.add_command(run_periodic)
+    from .cli_directory import import_care_links_command, import_professionals_command
+
+    app.cli.add_command(import_professionals_command)
+    app.cli.add_command(import_care_links_command)
 
 
 @click.command("worker")

@@ -20,6 +20,8 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic("outbox-sweep", "dsar.jobs.outbox.sweep_outbox", interval=60),
+    # Routing (policy art. 8.2): reminders and escalations of professionals' tasks, each morning (07:00 UTC).
+    Periodic("task-sweep", "dsar.jobs.reminders.sweep_tasks", cron="0 7 * * *"),
 ]
 
 

@@ -83,8 +83,14 @@ class ProfessionalTask(db.Model):
     declined_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When they said 'not my patient'")
     last_reminder_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Last reminder sent")
     reminder_count: Mapped[int] = mapped_column(default=0, comment="Reminders sent")
-    escalated_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the DPO was alerted")
-    escalation_reason: Mapped[str | None] = mapped_column(sa.String(32), comment="Why: unacknowledged or near_deadline")
+    link_secret: Mapped[str | None] = mapped_column(
+        sa.Text, comment="The link's nonce, encrypted with the file keys, so reminders carry the same link; null when revoked"
+    )
+    escalated_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the DPO was last alerted about this task")
+    escalation_reason: Mapped[str | None] = mapped_column(sa.String(32), comment="Why, last time: unacknowledged or near_deadline")
+    deadline_escalated_at: Mapped[object | None] = mapped_column(
+        UTCDateTime, comment="When the DPO was alerted that the deadline is near (sent once per task)"
+    )
     extension_requested_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Extension asked by the professional")
     extension_reason: Mapped[str | None] = mapped_column(sa.Text, comment="Their reason for an extension")
     help_requested_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When they asked the DPO for help")

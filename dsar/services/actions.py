@@ -56,6 +56,9 @@ def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMet
     change = lifecycle.accept_identity(req, actor, _policy(), method=method, received_on=received_on,
                                        document_id=docs[-1].id if docs else None, expected_version=expected_version)
     notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
+    from . import routing
+
+    routing.auto_route(req, actor)  # policy art. 8.2: a patient's request goes to the professional in charge
     return change
 
 

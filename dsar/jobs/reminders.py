@@ -1,0 +1,161 @@
+"""The periodic sweep of professionals' tasks: reminders, escalations to the DPO, tasks of professionals who left.
+
+The schedule is the policy's (``routing`` in workflows/idomed.yaml, policy art. 8.2):
+reminders every ``reminder_every_days`` until the task is answered; the DPO is
+alerted once when a task is ``escalate_without_ack_days`` old and still not
+acknowledged, and once when the deadline is ``escalate_days_before_due`` days away
+and the task is still not answered.
+
+Each rule is one set-based statement — ``UPDATE … WHERE <rule> RETURNING id`` — that
+marks the rows it fires for in the same statement that finds them. Running the
+sweep twice (or two workers at once: the second UPDATE waits for the first's row
+locks and then finds its condition false) sends nothing twice. Only the rows a rule
+fired for are then loaded, to write their emails and audit events, all in one
+transaction: the marks, the events and the emails land together or not at all.
+
+The clock is injectable (``now``) so that tests can play weeks in seconds.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from ..deadlines import legal_day
+from ..extensions import db
+from ..models import DataRequest, Professional, ProfessionalTask, utcnow
+from ..models.enums import Status, TaskStatus
+
+log = logging.getLogger(__name__)
+
+LIVE = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+
+
+def sweep_tasks(now: datetime | None = None) -> dict[str, int]:
+    """Run every rule once at ``now`` (default: the current instant) and commit. Returns counts per rule."""
+    from . import _app
+
+    app = _app()
+    with app.app_context():
+        try:
+            counts = _sweep(now or utcnow())
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+    if any(counts.values()):
+        log.info("task sweep: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+sweep_tasks.job_path = f"{__name__}.sweep_tasks"
+
+
+def _live():
+    return sa.and_(ProfessionalTask.status.in_(LIVE), ProfessionalTask.revoked_at.is_(None))
+
+
+def _requests_in(*statuses: Status, due_by=None):
+    query = sa.select(DataRequest.id).where(DataRequest.status.in_(statuses))
+    if due_by is not None:
+        query = query.where(DataRequest.due_date <= due_by)
+    return query
+
+
+def _mark(where, values: dict) -> list[int]:
+    """UPDATE the live tasks matching ``where`` with ``values``; the ids it changed."""
+    stmt = (
+        sa.update(ProfessionalTask)
+        .where(_live(), *where)
+        .values(**values)
+        .returning(ProfessionalTask.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(db.session.execute(stmt).scalars().all())
+
+
+def _load(ids: list[int]) -> list[ProfessionalTask]:
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        sa.select(ProfessionalTask).where(ProfessionalTask.id.in_(ids))
+        .options(sa.orm.joinedload(ProfessionalTask.professional), sa.orm.joinedload(ProfessionalTask.request))
+        .order_by(ProfessionalTask.id)
+        # The UPDATE above bypassed the session: rows already in it must be read again.
+        .execution_options(populate_existing=True)
+    ).unique())
+
+
+def _sweep(now: datetime) -> dict[str, int]:
+    from flask import current_app
+
+    from .. import audit
+    from ..actors import Actor
+    from ..services import routing
+
+    rules = current_app.extensions["dsar_policy"].routing
+    today = legal_day(now)
+    system = Actor.system("reminders")
+    counts = {"withdrawn": 0, "reminders": 0, "links_renewed": 0, "escalated_unacknowledged": 0,
+              "escalated_near_deadline": 0}
+
+    # 1. A professional who left (made inactive, or contract end reached) keeps no task: back to staff.
+    #    This one moves requests through the state machine, so it goes row by row over what it selected.
+    gone = db.session.scalars(
+        sa.select(ProfessionalTask.id).join(Professional, ProfessionalTask.professional_id == Professional.id)
+        .where(_live(), sa.or_(Professional.active.is_(False), Professional.contract_ended_on <= today))
+        .order_by(ProfessionalTask.id)
+    ).all()
+    for task in _load(list(gone)):
+        routing.withdraw_task(task, reason="professional_inactive", now=now)
+        counts["withdrawn"] += 1
+    if gone:
+        db.session.flush()
+
+    # 2. Reminders: every N days since the task was created or last reminded, until answered.
+    #    Not while the clock is paused on the requester (awaiting_requester): the professional can do nothing.
+    every = timedelta(days=rules.reminder_every_days)
+    reminded = _mark(
+        [ProfessionalTask.request_id.in_(_requests_in(Status.IN_PROGRESS)),
+         sa.or_(sa.and_(ProfessionalTask.last_reminder_at.is_(None), ProfessionalTask.created_at <= now - every),
+                ProfessionalTask.last_reminder_at <= now - every)],
+        {"last_reminder_at": now, "reminder_count": ProfessionalTask.reminder_count + 1},
+    )
+    for task in _load(reminded):
+        # The link in a reminder must still work when the next reminder comes.
+        if routing.ensure_link_lasts(task, until=now + every, now=now):
+            counts["links_renewed"] += 1
+        routing.email_reminder(task, now=now)
+        audit.record(system, "task_reminder_sent", request=task.request, touch=False,
+                     details={"task_id": task.id, "reminder": task.reminder_count})
+        counts["reminders"] += 1
+
+    # 3. Escalation: not acknowledged N days after it was sent (once per task).
+    unacknowledged = _mark(
+        [ProfessionalTask.request_id.in_(_requests_in(Status.IN_PROGRESS)),
+         ProfessionalTask.acknowledged_at.is_(None), ProfessionalTask.escalated_at.is_(None),
+         ProfessionalTask.created_at <= now - timedelta(days=rules.escalate_without_ack_days)],
+        {"escalated_at": now, "escalation_reason": "unacknowledged"},
+    )
+    for task in _load(unacknowledged):
+        routing.email_escalation(task, "unacknowledged", now=now)
+        audit.record(system, "task_escalated", request=task.request, touch=False,
+                     details={"task_id": task.id, "reason": "unacknowledged"})
+        counts["escalated_unacknowledged"] += 1
+
+    # 4. Escalation: the deadline is N days away (or passed) and the task is not answered (once per task).
+    near = _mark(
+        [ProfessionalTask.request_id.in_(
+            _requests_in(Status.IN_PROGRESS, due_by=today + timedelta(days=rules.escalate_days_before_due))),
+         ProfessionalTask.answered_at.is_(None), ProfessionalTask.deadline_escalated_at.is_(None)],
+        {"deadline_escalated_at": now, "escalated_at": now, "escalation_reason": "near_deadline"},
+    )
+    for task in _load(near):
+        routing.email_escalation(task, "near_deadline", now=now)
+        audit.record(system, "task_escalated", request=task.request, touch=False,
+                     details={"task_id": task.id, "reason": "near_deadline", "due_date": task.request.due_date})
+        counts["escalated_near_deadline"] += 1
+    return counts
