@@ -20,6 +20,9 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic("outbox-sweep", "dsar.jobs.outbox.sweep_outbox", interval=60),
+    # Public journey (intake): daily, at night (cron times are UTC).
+    Periodic("purge-unconfirmed", "dsar.jobs.purge.purge_unconfirmed_requests", cron="10 2 * * *"),
+    Periodic("purge-identity-copies", "dsar.jobs.purge.purge_expired_identity_copies", cron="20 2 * * *"),
     # Routing (policy art. 8.2): reminders and escalations of professionals' tasks, each morning (07:00 UTC).
     Periodic("task-sweep", "dsar.jobs.reminders.sweep_tasks", cron="0 7 * * *"),
 ]
