@@ -28,6 +28,8 @@ def register_cli(app) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(demo)
     app.cli.add_command(run_periodic)
+    if app.config["DSAR_ENV"] != "production":
+        app.cli.add_command(demo_totp)
     from .cli_directory import import_care_links_command, import_professionals_command
 
     app.cli.add_command(import_professionals_command)
@@ -125,3 +127,16 @@ def demo(if_empty: bool):
     from .demo import load_demo
 
     click.echo(load_demo(if_empty=if_empty))
+
+
+@click.command("demo-totp")
+@click.argument("email")
+@with_appcontext
+def demo_totp(email: str):
+    """Development only: the current TOTP code of a demo account (admin@demo.test, dpo@demo.test)."""
+    from .demo import current_totp
+
+    try:
+        click.echo(current_totp(email))
+    except KeyError as exc:
+        raise click.ClickException(str(exc)) from None
