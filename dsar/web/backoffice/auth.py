@@ -9,8 +9,9 @@ import time
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh as refresh_locale
 from flask_login import current_user, login_user, logout_user
 
 from ...actors import Actor
@@ -33,8 +34,11 @@ def staff_actor() -> Actor:
     return Actor.for_staff(current_user, ip=client_ip(), user_agent=user_agent())
 
 
-def staff_required(*roles):
-    """Only signed-in staff with one of ``roles`` (any role when none is given); auditors only read."""
+def staff_required(*roles, read_only: bool = False):
+    """Only signed-in staff with one of ``roles`` (any role when none is given); auditors only read.
+
+    ``read_only=True`` marks a POST that changes nothing (a search), which auditors may send too.
+    """
     allowed = frozenset(StaffRole(r) for r in roles) if roles else frozenset(StaffRole)
 
     def decorator(view):
@@ -47,7 +51,7 @@ def staff_required(*roles):
             role = StaffRole(current_user.role)
             if role not in allowed:
                 abort(403)
-            if role == StaffRole.AUDITOR and request.method not in SAFE_METHODS:
+            if role == StaffRole.AUDITOR and request.method not in SAFE_METHODS and not read_only:
                 abort(403)
             if auth_service.needs_totp(current_user) and current_user.totp_confirmed_at is None:
                 # The role now needs a second factor the account never enrolled: sign in again to enrol it.
@@ -64,6 +68,10 @@ def staff_required(*roles):
 @bp.before_request
 def idle_expiry():
     """Sessions end after PERMANENT_SESSION_LIFETIME idle (and on a bumped session epoch, in the user loader)."""
+    # Load the user from this request's session: a user cached in ``g`` by an earlier request sharing the
+    # app context (test clients inside an app context do) must never stand in for it.
+    g.pop("_login_user", None)
+    refresh_locale()  # likewise for the language Flask-Babel cached
     if not current_user.is_authenticated:
         return None
     lifetime = int(current_app.config["PERMANENT_SESSION_LIFETIME"])
@@ -108,6 +116,8 @@ def _pending_staff() -> Staff | None:
 def _continue(staff: Staff):
     """Go to the next sign-in step, or finish signing in."""
     step = auth_service.next_step(staff)
+    if step == "totp" and (session.get(PENDING_KEY) or {}).get("totp_ok"):
+        step = "done"
     if step == "password":
         return redirect(url_for("backoffice.login_password_GET"))
     if step == "enrol":
@@ -124,6 +134,12 @@ def _continue(staff: Staff):
     session.permanent = True
     session["bo_seen"] = time.time()
     return redirect(_safe_next(next_url))
+
+
+def _mark_second_factor_done() -> None:
+    pending = dict(session.get(PENDING_KEY) or {})
+    pending["totp_ok"] = True
+    session[PENDING_KEY] = pending
 
 
 def _expired_pending():
@@ -159,7 +175,7 @@ def login_POST():
 @bp.get("/login/code")
 def login_code_GET():
     staff = _pending_staff()
-    if staff is None:
+    if staff is None or auth_service.next_step(staff) != "totp":
         return _expired_pending()
     return render_template("backoffice/login_code.html", errors={})
 
@@ -168,7 +184,7 @@ def login_code_GET():
 @limiter.limit("30 per minute")
 def login_code_POST():
     staff = _pending_staff()
-    if staff is None:
+    if staff is None or auth_service.next_step(staff) != "totp":
         return _expired_pending()
     try:
         auth_service.check_totp(staff, request.form.get("code", ""), ip=client_ip())
@@ -176,6 +192,8 @@ def login_code_POST():
         db.session.commit()
         status = 429 if err.status_code == 429 else 401
         return render_template("backoffice/login_code.html", errors={"code": translate_error(err)}), status
+    db.session.commit()
+    _mark_second_factor_done()
     return _continue(staff)
 
 
@@ -220,6 +238,7 @@ def login_enrol_POST():
         return _render_enrol(staff, {"code": translate_error(err)}, 429 if err.status_code == 429 else 422)
     session.pop("bo_totp_enrol", None)
     db.session.commit()
+    _mark_second_factor_done()
     return _continue(staff)
 
 

@@ -127,7 +127,7 @@ def queue_GET():
 
 
 @bp.post("/search")
-@staff_required()
+@staff_required(read_only=True)
 def search_POST():
     """Keep the search text in the session and show the queue with it; the URL carries only a random id."""
     text = (request.form.get("q") or "").strip()[:254]
@@ -314,10 +314,14 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
     if form == "extend":
         return actions.extend(req, actor, reason=v.get("reason", ""), expected_version=version)
     if form == "answer":
-        change = actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
-                                reasons=(v.get("reasons") or "").strip() or None, expected_version=version)
+        # The files first (the answer needs them, e.g. an access answer gives the data); storing them moves the
+        # request's version, so the page's version is checked before. A refusal below rolls everything back,
+        # and the files written are deleted with it (services.documents).
+        lifecycle.check_version(req, version)
         _store_answer_files(req, actor)
-        return change
+        db.session.flush()
+        return actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
+                              reasons=(v.get("reasons") or "").strip() or None, expected_version=req.version)
     if form == "refuse":
         return actions.refuse(req, actor, reasons=v.get("reasons", ""), expected_version=version)
     if form == "close":

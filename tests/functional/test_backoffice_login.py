@@ -1,0 +1,120 @@
+"""Signing in over HTTP: TOTP enrolment and codes, the lock, idle expiry, sessions ended by a reset or a disable."""
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+
+from backoffice_support import sign_in, staff_with_totp, totp_code
+from dsar.extensions import db
+from dsar.models import Event, Staff
+from factories import PASSWORD, make_staff
+
+
+def test_a_dpo_enrols_totp_at_first_sign_in_then_needs_the_code(app):
+    staff = make_staff("dpo", email="dpo@example.test")
+    db.session.commit()
+    client = app.test_client()
+    r = client.post("/backoffice/login", data={"email": "DPO@example.test ", "password": PASSWORD})
+    assert r.headers["Location"].endswith("/backoffice/login/enrol")
+    page = client.get("/backoffice/login/enrol").get_data(as_text=True)
+    assert "<svg" in page and "<img" not in page  # the QR code is inline SVG
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+    r = client.post("/backoffice/login/enrol", data={"code": "000000"})
+    assert r.status_code == 422 and 'aria-describedby="code-error"' in r.get_data(as_text=True)
+    time.sleep(1.1)  # the failure above slows the next attempt by a second
+    r = client.post("/backoffice/login/enrol", data={"code": pyotp.TOTP(secret).now()})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/backoffice/")
+    assert client.get("/backoffice/").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Staff, staff.id).totp_confirmed_at is not None
+    # Next time: password, then the code (the enrolment code cannot be replayed).
+    other = app.test_client()
+    r = other.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
+    assert r.headers["Location"].endswith("/backoffice/login/code")
+    assert other.get("/backoffice/").status_code == 302  # not signed in before the code
+    r = other.post("/backoffice/login/code", data={"code": totp_code(secret, offset_steps=1)})
+    assert r.headers["Location"].endswith("/backoffice/")
+
+
+def test_wrong_password_and_unknown_email_read_the_same_and_are_in_french(app):
+    make_staff("agent", email="agent@example.test")
+    db.session.commit()
+    client = app.test_client()
+    a = client.post("/backoffice/login", data={"email": "agent@example.test", "password": "nope"})
+    b = client.post("/backoffice/login", data={"email": "ghost@example.test", "password": "nope"})
+    assert a.status_code == b.status_code == 401
+    msg = "Adresse électronique, mot de passe ou code incorrect."
+    assert msg in a.get_data(as_text=True) and msg in b.get_data(as_text=True)
+
+
+def test_five_failures_lock_the_sign_in(app):
+    staff = make_staff("agent")
+    db.session.commit()
+    client = app.test_client()
+    for _ in range(5):
+        r = client.post("/backoffice/login", data={"email": staff.email, "password": "wrong"})
+        db.session.expire_all()
+        s = db.session.get(Staff, staff.id)
+        s.locked_until = None if s.failed_logins < 5 else s.locked_until  # skip the few seconds of slowing
+        db.session.commit()
+    r = client.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
+    assert r.status_code == 429 and "15 minutes" in r.get_data(as_text=True)
+    actions = [e.action for e in db.session.query(Event).filter_by(stream=f"staff:{staff.id}").order_by(Event.seq)]
+    assert actions == ["login_failed"] * 4 + ["login_locked"]
+
+
+def test_idle_sessions_expire(app):
+    staff, _ = staff_with_totp("agent")
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, staff)
+    with client.session_transaction() as s:
+        s["bo_seen"] = time.time() - app.config["PERMANENT_SESSION_LIFETIME"] - 5
+    r = client.get("/backoffice/")
+    assert r.status_code == 302 and "/backoffice/login" in r.headers["Location"]
+    assert client.get("/backoffice/").status_code == 302  # signed out for good
+
+
+def test_a_reset_by_an_admin_ends_the_session_and_mails_a_single_use_link(app, mailbox, run_jobs):
+    admin, admin_secret = staff_with_totp("admin")
+    dpo, _ = staff_with_totp("dpo", email="reset-me@example.test")
+    db.session.commit()
+    victim = app.test_client()
+    sign_in(victim, dpo, _)
+    admin_client = app.test_client()
+    sign_in(admin_client, admin, admin_secret)
+    assert admin_client.post(f"/backoffice/admin/staff/{dpo.id}/reset").status_code == 302
+    run_jobs()
+    assert victim.get("/backoffice/").status_code == 302  # the session epoch moved
+    msg = mailbox.wait_for(1)[0]
+    assert msg["To"] == "reset-me@example.test"
+    link = re.search(r"http://localhost(/backoffice/password/\S+)", mailbox.text(msg)).group(1)
+    r = victim.post(link, data={"password": "a new long passphrase", "confirm": "a new long passphrase"})
+    assert r.status_code == 302
+    assert victim.post(link, data={"password": "another passphrase!!", "confirm": "another passphrase!!"}).status_code == 400
+    # The new password, then a new TOTP enrolment (the old secret was cleared).
+    r = victim.post("/backoffice/login", data={"email": dpo.email, "password": "a new long passphrase"})
+    assert r.headers["Location"].endswith("/backoffice/login/enrol")
+
+
+def test_a_disabled_account_loses_its_session(app):
+    admin, secret = staff_with_totp("admin")
+    agent, _ = staff_with_totp("agent")
+    db.session.commit()
+    agent_client, admin_client = app.test_client(), app.test_client()
+    sign_in(agent_client, agent)
+    sign_in(admin_client, admin, secret)
+    assert admin_client.post(f"/backoffice/admin/staff/{agent.id}/disable").status_code == 302
+    assert agent_client.get("/backoffice/").status_code == 302
+    r = agent_client.post("/backoffice/login", data={"email": agent.email, "password": PASSWORD})
+    assert r.status_code == 401
+
+
+def test_english_is_available(app):
+    client = app.test_client()
+    page = client.get("/backoffice/login?lang=en").get_data(as_text=True)
+    assert "Sign in to the back-office" in page
+    page = client.get("/backoffice/login?lang=fr").get_data(as_text=True)
+    assert "Connexion" in page

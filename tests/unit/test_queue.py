@@ -1,0 +1,141 @@
+"""The queue: sorted by due date (undated last), keyset pages that neither skip nor repeat, filters,
+search by reference / family name / email, counters."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from dsar.errors import InvalidInput
+from dsar.extensions import db
+from dsar.models.enums import Status
+from dsar.services import queue
+from factories import make_professional, make_request, make_staff
+
+TODAY = date(2026, 4, 20)
+
+
+def _req(status=Status.OPEN, due=None, **kw):
+    req = make_request(status=status, **kw)
+    req.due_date = due
+    return req
+
+
+def _refs(page):
+    return [r.reference for r in page.rows]
+
+
+def test_sorted_by_due_date_then_id_with_undated_requests_last(app):
+    a = _req(due=TODAY + timedelta(days=3))
+    b = _req(status=Status.IDENTITY_REVIEW, due=None)
+    c = _req(due=TODAY - timedelta(days=2))
+    d = _req(due=TODAY + timedelta(days=3))
+    _req(status=Status.CLOSED, due=TODAY - timedelta(days=100))  # final: not in the worklist
+    db.session.flush()
+    page = queue.fetch_page(queue.QueueFilters(), today=TODAY)
+    assert _refs(page) == [c.reference, a.reference, d.reference, b.reference]
+    assert [r.urgency for r in page.rows] == ["overdue", "week", "week", "none"]
+    assert page.rows[0].days_left == -2
+
+
+def test_keyset_pages_cover_everything_once_across_the_dated_undated_boundary(app):
+    made = [_req(due=TODAY + timedelta(days=i % 4)) for i in range(7)]
+    made += [_req(status=Status.AWAITING_IDENTITY, due=None) for _ in range(4)]
+    db.session.flush()
+    expected = [r.reference for r in sorted(made, key=lambda r: (r.due_date is None, r.due_date or date.max, r.id))]
+    seen, after, pages = [], None, 0
+    while True:
+        page = queue.fetch_page(queue.QueueFilters(), after=after, page_size=3, today=TODAY)
+        seen += _refs(page)
+        pages += 1
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert seen == expected and pages == 4
+
+
+def test_a_forged_cursor_is_a_clear_error(app):
+    with pytest.raises(InvalidInput) as info:
+        queue.fetch_page(queue.QueueFilters(), after="not-a-cursor!!", today=TODAY)
+    assert info.value.field == "after"
+
+
+def test_filters_status_type_kind_channel_assignee_handler_dates(app):
+    agent = make_staff("agent")
+    x = _req(due=TODAY, type="erasure", subject_kind="professional", channel="post",
+             received_at=datetime(2026, 3, 1, 9, tzinfo=timezone.utc), assignee_id=agent.id)
+    y = _req(status=Status.IN_PROGRESS, due=TODAY, handler="professional",
+             received_at=datetime(2026, 4, 1, 9, tzinfo=timezone.utc))
+    db.session.flush()
+
+    def refs(**args):
+        return _refs(queue.fetch_page(queue.parse_filters(args), today=TODAY))
+
+    assert refs(type="erasure") == [x.reference]
+    assert refs(subject_kind="professional") == [x.reference]
+    assert refs(channel="post") == [x.reference]
+    assert refs(assignee=str(agent.id)) == [x.reference]
+    assert refs(assignee="none") == [y.reference]
+    assert refs(handler="professional") == [y.reference]
+    assert refs(status="in_progress") == [y.reference]
+    assert refs(received_from="2026-03-15") == [y.reference]
+    assert refs(received_to="2026-03-15") == [x.reference]
+
+
+def test_overdue_filter_keeps_active_requests_past_their_due_date(app):
+    late = _req(due=TODAY - timedelta(days=1))
+    _req(status=Status.ANSWERED, due=TODAY - timedelta(days=5))   # answered: not overdue
+    _req(due=TODAY)                                                # due today: not yet overdue
+    db.session.flush()
+    page = queue.fetch_page(queue.parse_filters({"overdue": "1"}), today=TODAY)
+    assert _refs(page) == [late.reference]
+
+
+@pytest.mark.parametrize("bad", [{"status": "nope"}, {"type": "x"}, {"assignee": "me; drop"},
+                                 {"received_from": "31/12/2026"}, {"received_from": "2026-05-01", "received_to": "2026-04-01"}])
+def test_bad_filter_values_are_refused_with_their_field(app, bad):
+    with pytest.raises(InvalidInput) as info:
+        queue.parse_filters(bad)
+    assert info.value.field in bad
+
+
+def test_search_by_reference_family_name_and_email_across_every_status(app):
+    a = _req(due=TODAY, last_name="Dupont", email="jeanne.dupont@example.test")
+    b = _req(status=Status.CLOSED, due=TODAY, last_name="DUPONTEL")
+    c = _req(due=TODAY, last_name="Martin")
+    db.session.flush()
+
+    def search(text):
+        return set(_refs(queue.fetch_page(queue.QueueFilters(search=text), today=TODAY)))
+
+    assert search("dupont") == {a.reference, b.reference}           # case-insensitive, from the start, closed too
+    assert search("DUPONTE") == {b.reference}
+    assert search("upont") == set()                                  # not a substring search
+    assert search(c.reference.lower()) == {c.reference}
+    assert search("Jeanne.Dupont@example.test") == {a.reference}
+    assert search("dup%") == set()                                   # LIKE wildcards are literal
+
+
+def test_counters(app):
+    _req(due=TODAY - timedelta(days=3))                               # open, overdue
+    _req(status=Status.IN_PROGRESS, due=TODAY + timedelta(days=7), handler="professional")  # due this week
+    _req(status=Status.AWAITING_REQUESTER, due=TODAY + timedelta(days=20))
+    _req(status=Status.IDENTITY_REVIEW)
+    _req(status=Status.AWAITING_IDENTITY)
+    _req(status=Status.CLOSED, due=TODAY - timedelta(days=50))
+    db.session.flush()
+    assert queue.counters(today=TODAY) == {"open": 3, "due_this_week": 1, "overdue": 1, "awaiting_identity": 2,
+                                           "with_professionals": 1}
+
+
+def test_filters_never_put_the_search_in_a_url(app):
+    f = queue.QueueFilters(type="access", overdue=True, search="Dupont")
+    assert f.as_args() == {"type": "access", "overdue": "1"}
+
+
+def test_assignable_staff_leaves_out_auditors_and_disabled_accounts(app):
+    a = make_staff("agent", name="Alice")
+    make_staff("auditor", name="Bob")
+    make_staff("dpo", name="Carol", active=False)
+    make_professional()
+    assert [s.id for s in queue.assignable_staff()] == [a.id]
