@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from werkzeug.datastructures import Headers
+
 from dsar.extensions import db
 from dsar.services.staff import create_api_key
 
@@ -84,7 +86,7 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                headers = {k: v for k, v in self.headers.items()}
+                headers = Headers(list(self.headers.items()))   # case-insensitive, as HTTP headers are
                 status = receiver.handler(headers, body)
                 with receiver.lock:
                     receiver.received.append((headers, body, status))
@@ -120,3 +122,18 @@ class Receiver:
                     return list(self.received)
             time.sleep(0.05)
         raise AssertionError(f"expected {count} deliveries, got {len(self.received)}")
+
+
+def fire_rq_retries(app) -> int:
+    """With RQ, a failed job waits in the scheduled registry for its retry interval: move it to the queue now
+    (what the RQ scheduler does once the interval has passed). In-process there is nothing to do."""
+    backend = app.extensions["dsar_jobs"]
+    if backend.name != "rq":
+        return 0
+    from rq.registry import ScheduledJobRegistry
+
+    registry = ScheduledJobRegistry(queue=backend.queue())
+    job_ids = registry.get_job_ids()
+    for job_id in job_ids:
+        registry.requeue(job_id)
+    return len(job_ids)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
 from ..extensions import csrf, limiter
 from . import auth
-from .errors import ErrorSchema, http_error
+from .errors import ErrorSchema, http_error, use_client_language
 
 API_MAX_BODY_BYTES = 2 * 1024 * 1024   # a directory batch of 5,000 links fits; nothing the API takes is bigger
 
@@ -72,9 +72,7 @@ _failures = limiter.shared_limit(_auth_failure_limit, scope="api-auth-failures",
 
 
 def _before_api_request():
-    # The client's language from Accept-Language only: the API never reads or sets a session.
-    g.force_language = request.accept_languages.best_match(current_app.config["LANGUAGES"]) \
-        or current_app.config["BABEL_DEFAULT_LOCALE"]
+    use_client_language()
     request.max_content_length = min(API_MAX_BODY_BYTES, current_app.config["MAX_CONTENT_LENGTH"] or API_MAX_BODY_BYTES)
 
 

@@ -17,7 +17,7 @@ import hashlib
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import request
 from flask_babel import gettext
 from werkzeug.exceptions import Forbidden, Unauthorized
 
@@ -57,10 +57,17 @@ def presented_key() -> str | None:
     return value.strip()
 
 
+_ENVIRON_KEY = "dsar.api_key"
+_ENVIRON_ACTOR = "dsar.api_actor"
+
+
 def authenticate() -> ApiKey:
-    """The key of this call, or 401 (missing, malformed, unknown, wrong or revoked key)."""
-    if "api_key" in g:
-        return g.api_key
+    """The key of this call, or 401 (missing, malformed, unknown, wrong or revoked key).
+
+    Remembered on the request itself (its WSGI environ), never beyond it.
+    """
+    if _ENVIRON_KEY in request.environ:
+        return request.environ[_ENVIRON_KEY]
     secret = presented_key()
     if secret is None:
         raise ApiUnauthorized("missing_key", gettext(N_("An API key is needed: send it as Authorization: Bearer <key>.")))
@@ -76,8 +83,8 @@ def authenticate() -> ApiKey:
     if key.revoked_at is not None:
         raise ApiUnauthorized("revoked_key", gettext(N_("This API key has been revoked.")))
     _record_use(key)
-    g.api_key = key
-    g.api_actor = Actor.for_api_key(key, client_ip(), user_agent())
+    request.environ[_ENVIRON_KEY] = key
+    request.environ[_ENVIRON_ACTOR] = Actor.for_api_key(key, client_ip(), user_agent())
     return key
 
 
@@ -98,7 +105,7 @@ def _record_use(key: ApiKey) -> None:
 
 
 def has_scope(*scopes: str) -> bool:
-    key = g.get("api_key")
+    key = request.environ.get(_ENVIRON_KEY)
     return key is not None and bool(set(scopes) & set(key.scopes or ()))
 
 
@@ -111,7 +118,8 @@ def require_scope(*scopes: str) -> None:
 
 
 def actor() -> Actor:
-    return g.api_actor
+    authenticate()
+    return request.environ[_ENVIRON_ACTOR]
 
 
 def secured(bp, *scopes: str, description: str | None = None):

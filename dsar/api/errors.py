@@ -76,6 +76,17 @@ class ErrorSchema(ma.Schema):
     )
 
 
+def use_client_language() -> None:
+    """Answer in the language of Accept-Language (French by default): the API never reads or sets a session."""
+    from flask import current_app, g, request
+    from flask_babel import refresh
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    g.force_language = chosen
+    refresh()
+
+
 def translate_message(text: str) -> str:
     if text in FIXED_MESSAGES:
         return gettext(text)
@@ -120,6 +131,7 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None,
 
 def http_error(err: HTTPException):
     """HTTP errors raised in the API's views (webargs' 422, abort(404), Flask-Limiter's 429 …)."""
+    use_client_language()   # a 429 is raised before the blueprint's own before_request
     data = getattr(err, "data", None) or {}
     status = err.code or 500
     headers = dict(data.get("headers") or {})

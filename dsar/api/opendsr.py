@@ -44,7 +44,7 @@ from ..services import intake
 from ..services import opendsr as service
 from ..web.common import client_ip, translate_error, user_agent
 from . import auth
-from .errors import HTTP_MESSAGES, flatten
+from .errors import HTTP_MESSAGES, flatten, use_client_language
 from .schemas import Instant, Text, values
 
 bp = Blueprint("opendsr", __name__, url_prefix="/api/v1/opendsr",
@@ -199,6 +199,7 @@ def opendsr_error(status: int, message: str, details: list[dict] | None = None) 
 
 @bp.errorhandler(HTTPException)
 def _http_error(err: HTTPException):
+    use_client_language()
     data = getattr(err, "data", None) or {}
     messages = data.get("messages")
     if messages and err.code in (400, 422):
