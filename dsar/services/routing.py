@@ -447,7 +447,7 @@ def _actionable(task: ProfessionalTask) -> DataRequest:
     if task.status not in LIVE_TASK_STATUSES or task.revoked_at is not None:
         raise Conflict(N_("This request is no longer with you. Nothing more is needed from you."), code="task_closed")
     if req.is_final or Status(req.status) == Status.ANSWERED:
-        raise Conflict(N_("This request has moved on since this page was opened (it is now answered or closed). "
+        raise Conflict(N_("This request has moved on since this page was opened: it was answered, closed or taken back by IDOMED. "
                           "Nothing was recorded and nothing more is needed from you."), code="request_moved_on")
     return req
 

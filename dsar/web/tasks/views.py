@@ -58,7 +58,9 @@ def _use_language_of(task) -> None:
     """The page speaks the professional's language (their profile), unless they chose one."""
     if "lang" not in request.args and session.get("lang") not in current_app.config["LANGUAGES"]:
         g.force_language = task.professional.language if task.professional.language in ("fr", "en") else "fr"
-        refresh()
+    else:
+        g.force_language = None
+    refresh()
 
 
 def _actor(task):
@@ -180,8 +182,21 @@ def task_GET(token: str):
 
 
 def _act(token: str, action, *, values: dict, success: str | None = None):
-    """Run one action; on a field error show the page again with the message next to the field."""
-    task = _load(token)
+    """Run one action; on a field error show the page again with the message next to the field.
+
+    A task closed meanwhile (staff took the request back, answered or closed it) is a conflict
+    with the request's state: 409 and a clear message, nothing recorded.
+    """
+    try:
+        task = _load(token)
+    except routing.TaskLinkGone as err:
+        if err.reason != "revoked" or err.task is None:
+            raise
+        _use_language_of(err.task)
+        db.session.rollback()
+        return render_template("tasks/message.html", title=_("Nothing was recorded"), message=_(
+            "This request has moved on since this page was opened: it was answered, closed or taken back by IDOMED. "
+            "Nothing was recorded and nothing more is needed from you."), back=None, dpo_email=_dpo_email()), 409
     try:
         result = action(task)
     except InvalidInput as err:
