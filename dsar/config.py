@@ -108,6 +108,10 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         or (os.environ.get("REDIS_URL") or "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": 3600 * 4,
+        # Pages are served with "Referrer-Policy: no-referrer", so browsers send no Referer with a form: Flask-WTF's
+        # HTTPS referrer check would refuse every POST in production. The CSRF token (bound to the session,
+        # whose cookie is SameSite) is the protection.
+        "WTF_CSRF_SSL_STRICT": False,
         "SESSION_COOKIE_SECURE": not lenient or _bool(os.environ.get("SESSION_COOKIE_SECURE")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
