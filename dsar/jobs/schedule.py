@@ -20,6 +20,8 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic("outbox-sweep", "dsar.jobs.outbox.sweep_outbox", interval=60),
+    # Back-office: the DPO's daily digest (due soon, overdue, waiting on professionals), 06:00 UTC.
+    Periodic("dpo-digest", "dsar.jobs.digest.send_dpo_digest", cron="0 6 * * *"),
     # Public journey (intake): daily, at night (cron times are UTC).
     Periodic("purge-unconfirmed", "dsar.jobs.purge.purge_unconfirmed_requests", cron="10 2 * * *"),
     Periodic("purge-identity-copies", "dsar.jobs.purge.purge_expired_identity_copies", cron="20 2 * * *"),
