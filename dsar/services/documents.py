@@ -69,11 +69,14 @@ def file_store() -> FileStore:
 
 
 def human_size(size: int) -> str:
-    """A byte count as people read it (10 Mo / 10 MB is written the same way in both languages here)."""
+    """A byte count as people read it, in the current language (10 MB, 10 Mo)."""
+    from flask_babel import gettext
+
     if size >= 1024 * 1024:
         value = size / (1024 * 1024)
-        return f"{value:.0f} MB" if value == int(value) else f"{value:.1f} MB"
-    return f"{max(1, size // 1024)} KB"
+        shown = str(int(value)) if value == int(value) else str(round(value, 1))
+        return gettext("%(size)s MB", size=shown)
+    return gettext("%(size)s KB", size=max(1, size // 1024))
 
 
 def _accepted_types(policy) -> dict[str, str]:

@@ -56,9 +56,9 @@ def _language() -> str:
 
 def _use_language_of(req) -> None:
     """A page opened from an email speaks the request's language, unless the person chose one."""
-    if "lang" not in request.args and session.get("lang") not in current_app.config["LANGUAGES"]:
-        g.force_language = req.language
-        refresh()
+    chosen = "lang" in request.args or session.get("lang") in current_app.config["LANGUAGES"]
+    g.force_language = None if chosen else req.language
+    refresh()
 
 
 def _requester_actor(req) -> Actor:
@@ -345,7 +345,9 @@ def upload_POST(token: str):
                                      _requester_actor(req))
         db.session.commit()
     except InvalidInput as err:
-        return _domain_error_page(req, token, err, "kind" if err.field == "kind" else "document")
+        # The choice of kind is shown only to representatives; otherwise the message goes with the file.
+        shows_kind = "authority" in intake.required_document_kinds(req)
+        return _domain_error_page(req, token, err, "kind" if err.field == "kind" and shows_kind else "document")
     except (IllegalTransition, Conflict, PermissionDenied) as err:
         return _domain_error_page(req, token, err)
     except StaleDataError:
