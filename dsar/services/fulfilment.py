@@ -145,7 +145,7 @@ def produce_letter(req: DataRequest, kind: str, actor: Actor, **ctx) -> tuple[Do
     return doc, data
 
 
-def send_letter(req: DataRequest, kind: str, actor: Actor) -> DownloadLink:
+def send_letter(req: DataRequest, actor: Actor, kind: str) -> DownloadLink:
     """A letter staff choose to send (acknowledgement, identity asked, clarification, list of recipients)."""
     if kind not in STAFF_LETTERS:
         raise InvalidInput(N_("Choose a letter."), code="bad_letter", field="kind")
@@ -677,8 +677,10 @@ def _dataset_row(ds: PortableDataset, lang: str) -> dict:
 
 
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection). The JSON keeps the
-# exact value; the CSV neutralises it with a leading apostrophe, and the manifest says so.
+# exact value; the CSV neutralises it with a leading apostrophe, and the manifest says so. A signed number
+# or a phone number ("+33 6 12 34 56 78", "-12.5") is data, not a formula, and is left as it is.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SIGNED_NUMBER = re.compile(r"[+-][0-9 .,()]*")
 
 
 def _csv_cell(value) -> str:
@@ -687,7 +689,7 @@ def _csv_cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -725,7 +727,8 @@ def build_portability_pack(req: DataRequest, letter: Document, letter_bytes: byt
     entries = [("data.json", data_json), *[(p, b) for p, b, _ in csv_files], (f"{letter.display_name}", letter_bytes)]
     manifest = _manifest_header(req, "portability")
     manifest["formats"] = {"data.json": "JSON (RFC 8259), UTF-8", "csv/": "CSV (RFC 4180), UTF-8, comma, CRLF"}
-    manifest["csv_formula_guard"] = "cells starting with = + - @ are prefixed with ' in the CSV files; data.json keeps them as given"
+    manifest["csv_formula_guard"] = ("cells that would run as spreadsheet formulas (starting with = @ or with + - not "
+                                     "followed by a number) are prefixed with ' in the CSV files; data.json keeps them as given")
     manifest["columns"] = {p: list(c) for p, _, c in csv_files}
     data = _zip(entries, manifest)
     name = f"{_file_stem('pack', req.language)}-{req.reference}.zip"
@@ -971,13 +974,17 @@ def purge_expired_links(now: datetime | None = None, *, limit: int = 200) -> int
 
 
 def _professionals_in_charge(req: DataRequest) -> list:
+    """The professional the request was last routed to and who did not decline it (policy art. 8.2).
+
+    A staff answer cancels the live task (services/routing.py), so a cancelled task still names who is
+    in charge; a later task (rerouting) takes precedence, and "not my patient" names no one.
+    """
     from ..models.enums import TaskStatus
 
-    pros = []
-    for task in getattr(req, "tasks", []) or []:
-        if task.status not in (TaskStatus.DECLINED, TaskStatus.CANCELLED) and task.professional not in pros:
-            pros.append(task.professional)
-    return pros
+    for task in reversed(list(getattr(req, "tasks", []) or [])):
+        if task.status != TaskStatus.DECLINED:
+            return [task.professional]
+    return []
 
 
 def _recipient_contact(req: DataRequest, recipient) -> tuple[str | None, str | None]:
