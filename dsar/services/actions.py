@@ -18,7 +18,7 @@ from ..errors import InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
 from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus
-from . import notifications
+from . import documents, notifications
 
 
 def _policy():
@@ -51,6 +51,7 @@ def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMet
         d.review_status = ReviewStatus.ACCEPTED
         d.reviewed_at = now
         d.reviewed_by = actor.label
+        d.retain_until = documents.retention_end(d, _policy())  # policy art. 12: a year from the check
     # Rule 1: complete on the day the last document needed was received; in person: today.
     received_on = max((legal_day(d.uploaded_at) for d in docs), default=_today())
     change = lifecycle.accept_identity(req, actor, _policy(), method=method, received_on=received_on,
@@ -73,6 +74,7 @@ def refuse_identity(req: DataRequest, actor: Actor, *, reason: str, expected_ver
         d.reviewed_at = now
         d.reviewed_by = actor.label
         d.review_reason = reason
+        d.retain_until = documents.retention_end(d, _policy())  # policy art. 12: a year from the check
     notifications.email_requester(req, "identity_refused", {"reason": reason})
     return change
 

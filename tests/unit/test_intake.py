@@ -459,6 +459,7 @@ def test_an_identity_copy_is_deleted_a_year_after_its_check_and_the_record_of_th
     db.session.commit()
     name = doc.storage_name
     # Policy art. 12: one year, counted from the check (1 February 2025), not from receipt.
+    assert doc.retain_until == date(2026, 2, 1)
     assert intake.purge_identity_copies(date(2026, 1, 20)) == 0
     assert intake.purge_identity_copies(date(2026, 2, 1)) == 0
     assert doc.retain_until == date(2026, 2, 1)
