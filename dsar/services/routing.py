@@ -586,9 +586,21 @@ def _email_professional(task: ProfessionalTask, template: str, *, now: datetime,
     return notifications.queue_email(task.professional.email, template, language, ctx, request=task.request)
 
 
+def _backoffice_url(req: DataRequest) -> str:
+    """The request's page in the back-office (a reference in a URL opens nothing without signing in)."""
+    from werkzeug.routing import BuildError
+
+    from ..web.common import public_url
+
+    try:
+        return public_url("backoffice.request_GET", reference=req.reference)
+    except BuildError:
+        return current_app.config["PUBLIC_BASE_URL"] + "/backoffice/"
+
+
 def _email_dpo(task: ProfessionalTask, template: str, *, now: datetime, reason: str | None = None):
     ctx = email_context(task, "fr", now=now)
-    ctx.update(reason=reason, backoffice_url=current_app.config["PUBLIC_BASE_URL"] + "/backoffice/",
+    ctx.update(reason=reason, backoffice_url=_backoffice_url(task.request),
                reminder_count=task.reminder_count, acknowledged=task.acknowledged_at is not None)
     return notifications.email_dpo(template, ctx)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html as html_module
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from dsar import lifecycle
 from dsar.actors import Actor
 from dsar.deadlines import days_left, legal_day
 from dsar.extensions import db
-from dsar.models import DataRequest, Document, Event, ProfessionalTask, TaskOpening, utcnow
+from dsar.models import Event, ProfessionalTask, TaskOpening, utcnow
 from dsar.models.enums import DocumentKind, Status, TaskStatus
 from dsar.security import decrypt_secret
 from dsar.services import routing
@@ -34,8 +34,7 @@ def routed(app, policy):
     care_link(pro, email=SUBJECT_EMAIL)
     req = patient_request(policy, email=SUBJECT_EMAIL, first_name="Camille", last_name="Fontaine",
                           received_at=utcnow() - timedelta(days=2), details=DETAILS,
-                          phone="+33611223344")
-    req.subject.birth_date = __import__("datetime").date(1984, 2, 29)
+                          phone="+33611223344", birth_date=date(1984, 2, 29))
     assert routing.auto_route(req, Actor.system()) == "routed_to_professional"
     db.session.commit()
     return req
@@ -314,6 +313,8 @@ def test_not_my_patient_hands_the_request_back_to_staff(client, routed):
     assert declined.details["comment"] == "Je ne connais pas cette personne."
     alert = outbox("task_declined")
     assert [m.recipient for m in alert] == ["dpo@example.test"] and "« Pas mon patient »" in alert[0].subject
+    assert f"http://localhost/backoffice/requests/{routed.reference}" in alert[0].body_text
+    assert "Je ne connais pas" not in alert[0].body_text      # free text stays in the audit trail
     assert client.post(path + "/decline", data={"confirm": "1"}).status_code == 409
 
 

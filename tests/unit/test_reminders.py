@@ -82,6 +82,8 @@ def test_six_silent_weeks_give_exactly_the_policy_schedule(app, policy):
     assert len(sent("task_reminder")) == 9 and all(m.recipient == "dr.weeks@example.test" for m in sent("task_reminder"))
     escalations = sent("task_escalation")
     assert [m.recipient for m in escalations] == ["dpo@example.test"] * 2
+    assert "n'a pas accusé réception" in escalations[0].body_text and "mardi 7 avril 2026" in escalations[1].body_text
+    assert all(f"/backoffice/requests/{req.reference}" in m.body_text for m in escalations)
     task = task_of(db.session.get(type(req), req.id))
     assert (task.reminder_count, task.escalation_reason) == (9, "near_deadline")
     # The link in the last reminder opens the task; the first email's link was replaced on 31 March.

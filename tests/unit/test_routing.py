@@ -11,9 +11,10 @@ from dsar.actors import Actor
 from dsar.errors import IllegalTransition, InvalidInput, PermissionDenied
 from dsar.extensions import db
 from dsar.models import Event, ProfessionalTask
-from dsar.models.enums import Channel, RequestType, Status, SubjectKind, TaskStatus
+from dsar.models.enums import Channel, Status, SubjectKind, TaskStatus
 from dsar.services import actions, routing
-from dsar.tokens import make_token
+from dsar.security import decrypt_secret
+from dsar.tokens import hash_secret, make_token
 from factories import make_request, make_staff
 from routing_support import RECEIVED, care_link, outbox, patient_request, professional, task_of
 
@@ -323,7 +324,7 @@ def test_a_tampered_token_is_refused(routed):
 
 def test_a_token_made_for_another_purpose_is_refused(app, routed):
     task = task_of(routed)
-    nonce = __import__("dsar.security", fromlist=["decrypt_secret"]).decrypt_secret(task.link_secret)
+    nonce = decrypt_secret(task.link_secret)
     forged = make_token("status", {"t": task.id, "n": nonce})
     with pytest.raises(routing.TaskLinkInvalid):
         routing.task_from_token(forged, now=NOW)
@@ -341,8 +342,6 @@ def test_another_tasks_token_never_opens_a_task(app, policy, routed):
     other = patient_request(policy, email="other.token@example.test")
     routing.route_to_professional(other, Actor.system(), professional(), now=NOW)
     mine, theirs = task_of(routed), task_of(other)
-    from dsar.security import decrypt_secret
-
     # Even signed with the right key, a token naming one task with another task's nonce opens neither.
     crossed = make_token("task", {"t": theirs.id, "n": decrypt_secret(mine.link_secret)})
     with pytest.raises(routing.TaskLinkGone) as err:
@@ -355,9 +354,6 @@ def test_another_tasks_token_never_opens_a_task(app, policy, routed):
 
 def test_the_database_keeps_only_a_hash_and_an_encrypted_copy_of_the_nonce(routed):
     task = task_of(routed)
-    from dsar.security import decrypt_secret
-    from dsar.tokens import hash_secret
-
     nonce = decrypt_secret(task.link_secret)
     assert task.token_hash == hash_secret(nonce) and nonce not in task.link_secret
     assert nonce not in (db.session.get(ProfessionalTask, task.id).token_hash or "")
