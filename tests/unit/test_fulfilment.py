@@ -24,7 +24,7 @@ from dsar.models.fulfilment import (
 from dsar.services import actions, fulfilment
 from factories import make_professional
 from fulfilment_support import add_answer_files, new_request, open_zip, pdf_text, read_stored, staff_actor
-from hostile_files import valid_pdf
+from hostile_files import valid_jpeg, valid_pdf, valid_png
 
 
 def _files_on_disk(app) -> set:
@@ -61,7 +61,10 @@ def _check_manifest(zf):
 def test_an_access_answer_is_the_letter_and_the_data_in_one_zip_with_a_manifest(app, policy, mailbox, run_jobs):
     _, actor = staff_actor()
     req = new_request(policy, type="access", subject_kind="patient")
-    gathered = add_answer_files(req, actor, policy)
+    gathered = add_answer_files(req, actor, policy, files=[
+        ("dossier patient.pdf", valid_pdf(), "application/pdf"), ("photo.jpg", valid_jpeg(), "image/jpeg"),
+        ("../../scan.pdf", valid_png(), "application/pdf"),    # a PNG under a PDF's name, with a path
+    ])
     actions.answer(req, actor, outcome="granted", message="Voici vos données.")
     db.session.commit()
     link = req.download_links[-1]
@@ -77,7 +80,7 @@ def test_an_access_answer_is_the_letter_and_the_data_in_one_zip_with_a_manifest(
     # The gathered files, byte for byte, under names that carry no path.
     data_files = sorted(n for n in names if n.startswith("data/"))
     assert [zf.read(n) for n in data_files] == [read_stored(d) for d in gathered]
-    assert data_files == ["data/01_dossier_patient.pdf", "data/02_photo.jpg"]
+    assert data_files == ["data/01_dossier_patient.pdf", "data/02_photo.jpg", "data/03_scan.png"]  # types by content
     # The link offers the letter and the pack, and remembers their hashes and what the pack holds.
     assert [f["sha256"] for f in link.files] == [letter.sha256, pack.sha256]
     assert link.files[1]["contains"] == [d.id for d in gathered]

@@ -17,7 +17,7 @@ from ...extensions import db
 from ...models import DataRequest
 from ...models.enums import Status
 from ...models.fulfilment import ContractState, NotificationStatus
-from ...policy import localized
+from ...policy import PolicyError, localized
 from ...services import fulfilment
 from ..common import translate_error
 from . import bp
@@ -78,7 +78,10 @@ def fulfilment_panel(req: DataRequest) -> dict:
     """What the partial shows for one request, in the page's language."""
     lang = str(get_locale() or "fr")
     policy = current_app.extensions["dsar_policy"]
-    rows = fulfilment.recipient_rows(req, lang)
+    try:
+        rows = fulfilment.recipient_rows(req, lang)
+    except PolicyError:
+        rows = []
     editable = Status(req.status) in (Status.OPEN, Status.IN_PROGRESS, Status.AWAITING_REQUESTER)
     panel = {
         "lang": lang,
@@ -94,7 +97,17 @@ def fulfilment_panel(req: DataRequest) -> dict:
         "erasure": None,
         "portability": None,
         "directive": None,
+        "policy_problem": False,
     }
+    try:
+        _policy_parts(panel, req, lang, policy)
+    except PolicyError:
+        # A request about an activity the policy no longer defines still gets its page; staff see why.
+        panel["policy_problem"] = True
+    return panel
+
+
+def _policy_parts(panel: dict, req: DataRequest, lang: str, policy) -> None:
     if req.type == "erasure":
         panel["erasure"] = {
             "rows": fulfilment.erasure_rows(req, lang),
@@ -113,7 +126,6 @@ def fulfilment_panel(req: DataRequest) -> dict:
             "current": fulfilment.directive_for_subject(req),
             "history": fulfilment.directive_history(req),
         }
-    return panel
 
 
 @bp.get("/requests/<reference>/fulfilment")
