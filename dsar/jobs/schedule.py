@@ -27,6 +27,8 @@ PERIODIC: list[Periodic] = [
     Periodic("purge-identity-copies", "dsar.jobs.purge.purge_expired_identity_copies", cron="20 2 * * *"),
     # Routing (policy art. 8.2): reminders and escalations of professionals' tasks, each morning (07:00 UTC).
     Periodic("task-sweep", "dsar.jobs.reminders.sweep_tasks", cron="0 7 * * *"),
+    # Answers: delete the files of download links past expiry plus grace, keeping their hashes (hourly).
+    Periodic("purge-delivered-files", "dsar.jobs.fulfilment.purge_delivered_files", cron="35 * * * *"),
 ]
 
 

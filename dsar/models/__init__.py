@@ -4,13 +4,21 @@ from .base import UTCDateTime, utcnow
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
+from .fulfilment import (
+    AccountDeactivation, Download, DownloadLink, ErasureDecision, PortableDataset, PostMortemDirective,
+    PostMortemDirectiveChange, RecipientNotification,
+)
 from .outbox import OutboxMessage
 from .people import CareLink, Professional, ProfessionalTask, TaskOpening
 from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
+from .webhooks import ApiSubmission, WebhookEndpoint
 
 __all__ = [
     "LoginThrottle", "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
     "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
     "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
+    "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
+    "PostMortemDirectiveChange", "RecipientNotification",
+    "ApiSubmission", "WebhookEndpoint",
 ]

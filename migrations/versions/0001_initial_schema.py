@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 16:29:17.447210
+Create Date: 2026-11-26 16:57:51.630546
 
 """
 from alembic import op
@@ -45,6 +45,30 @@ def upgrade():
     with op.batch_alter_table('login_throttles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_throttles_last_failed_at'), ['last_failed_at'], unique=False)
 
+    op.create_table('post_mortem_directives',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('status', sa.String(length=16), nullable=False, comment='DirectiveStatus'),
+    sa.Column('first_name', sa.String(length=120), nullable=False, comment="The person's given name"),
+    sa.Column('last_name', sa.String(length=120), nullable=False, comment="The person's family name"),
+    sa.Column('birth_date', sa.Date(), nullable=True, comment="The person's birth date"),
+    sa.Column('email', sa.String(length=254), nullable=True, comment="The person's email, lower-cased"),
+    sa.Column('external_account_id', sa.String(length=64), nullable=True, comment="The person's account in the application, if any"),
+    sa.Column('executor_name', sa.String(length=200), nullable=True, comment='Person designated to carry them out'),
+    sa.Column('executor_email', sa.String(length=254), nullable=True, comment="Executor's email, lower-cased"),
+    sa.Column('instructions', sa.Text(), nullable=False, comment='What is to be done with the data: storage, erasure, communication'),
+    sa.Column('heirs_may_act', sa.Boolean(), nullable=False, comment="False when the directives exclude the heirs' rights (art. 85 II, 'mention contraire')"),
+    sa.Column('registered_at', sa.DateTime(timezone=True), nullable=False, comment='When first registered'),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False, comment='Last change'),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True, comment='When the person revoked them'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_post_mortem_directives')),
+    comment='Specific post-mortem directives registered with the controller (French DPA art. 85)'
+    )
+    with op.batch_alter_table('post_mortem_directives', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_post_mortem_directives_email'), ['email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_post_mortem_directives_external_account_id'), ['external_account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_post_mortem_directives_last_name'), ['last_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_post_mortem_directives_status'), ['status'], unique=False)
+
     op.create_table('professionals',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
     sa.Column('external_id', sa.String(length=64), nullable=False, comment='Identifier in the application'),
@@ -85,6 +109,20 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
     sa.UniqueConstraint('email', name=op.f('uq_staff_email')),
     comment='Back-office accounts'
+    )
+    op.create_table('webhook_endpoints',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('url', sa.String(length=500), nullable=False, comment='Where deliveries are POSTed'),
+    sa.Column('description', sa.String(length=200), nullable=True, comment='What the receiver is, for staff'),
+    sa.Column('secret_encrypted', sa.String(length=500), nullable=False, comment='Signing secret, encrypted with the file keys; shown once at creation'),
+    sa.Column('events', sa.JSON(), nullable=False, comment='Event names delivered to it; an empty list means every event'),
+    sa.Column('active', sa.Boolean(), nullable=False, comment='False: nothing new is queued for it'),
+    sa.Column('created_by', sa.String(length=200), nullable=True, comment='Who created it'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='Creation instant'),
+    sa.Column('secret_rotated_at', sa.DateTime(timezone=True), nullable=True, comment='Last time the secret was replaced'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoints')),
+    sa.UniqueConstraint('url', name=op.f('uq_webhook_endpoints_url')),
+    comment='Receivers of outbound webhooks; deliveries go through the outbox'
     )
     op.create_table('care_links',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
@@ -161,6 +199,43 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_requests_type'), ['type'], unique=False)
         batch_op.create_index('ix_requests_worklist_due', ['due_date', 'id'], unique=False, postgresql_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"), sqlite_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"))
 
+    op.create_table('account_deactivations',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
+    sa.Column('external_account_id', sa.String(length=64), nullable=True, comment='Account identifier in the application; null when staff must find the account'),
+    sa.Column('status', sa.String(length=16), nullable=False, comment='DeactivationStatus'),
+    sa.Column('webhook_queued', sa.Boolean(), nullable=False, comment='A webhook asked the application to deactivate it'),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False, comment='When it was asked for'),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True, comment='When staff confirmed it was done'),
+    sa.Column('confirmed_by', sa.String(length=200), nullable=True, comment='Who confirmed it'),
+    sa.Column('note', sa.Text(), nullable=True, comment='Staff note on how it was done'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_account_deactivations_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_deactivations')),
+    sa.UniqueConstraint('request_id', name=op.f('uq_account_deactivations_request_id')),
+    comment="Deactivation of a patient's account after a withdrawal of consent (policy art. 8.2)"
+    )
+    op.create_table('api_submissions',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request created'),
+    sa.Column('api_key_id', sa.Integer(), nullable=True, comment='The key that submitted it'),
+    sa.Column('protocol', sa.String(length=16), nullable=False, comment="'api' (POST /api/v1/requests) or 'opendsr'"),
+    sa.Column('client_reference', sa.String(length=64), nullable=True, comment="The client's own identifier: client_reference, or OpenDSR subject_request_id"),
+    sa.Column('body_sha256', sa.String(length=64), nullable=False, comment='SHA-256 of the submitted body: a retry must repeat it exactly'),
+    sa.Column('callback_urls', sa.JSON(), nullable=False, comment='OpenDSR status_callback_urls, called on every OpenDSR status change'),
+    sa.Column('reported_status', sa.String(length=16), nullable=True, comment='Last OpenDSR request_status sent to the callbacks'),
+    sa.Column('api_version', sa.String(length=16), nullable=True, comment='OpenDSR api_version asked by the client'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was received'),
+    sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], name=op.f('fk_api_submissions_api_key_id_api_keys'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_api_submissions_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_submissions')),
+    sa.UniqueConstraint('protocol', 'api_key_id', 'client_reference', name='uq_api_submissions_key_reference'),
+    sa.UniqueConstraint('request_id', name=op.f('uq_api_submissions_request_id')),
+    comment='Requests received through the API or the OpenDSR endpoint, for idempotent retries and callbacks'
+    )
+    with op.batch_alter_table('api_submissions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_submissions_api_key_id'), ['api_key_id'], unique=False)
+        batch_op.create_index('ix_api_submissions_protocol_reference', ['protocol', 'client_reference'], unique=False)
+
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
     sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
@@ -187,6 +262,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_documents_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_documents_retain_until'), ['retain_until'], unique=False)
 
+    op.create_table('erasure_decisions',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
+    sa.Column('contract_state', sa.String(length=16), nullable=False, comment='ContractState: closes_now, ended or running'),
+    sa.Column('contract_ended_on', sa.Date(), nullable=True, comment='End of the contract, when it ended earlier'),
+    sa.Column('last_invoice_on', sa.Date(), nullable=True, comment='Date of the last invoice, if known'),
+    sa.Column('planned_on', sa.Date(), nullable=True, comment='Europe/Paris day the plan was fixed (answer)'),
+    sa.Column('items', sa.JSON(), nullable=True, comment='The plan as sent in the letter: [{activity, category, action, until, grounds}]'),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False, comment='When the facts were last set'),
+    sa.Column('decided_by', sa.String(length=200), nullable=False, comment='Who set them'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_erasure_decisions_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_erasure_decisions')),
+    sa.UniqueConstraint('request_id', name=op.f('uq_erasure_decisions_request_id')),
+    comment='Erasure plans (GDPR art. 17(3)) as decided for each erasure request'
+    )
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
     sa.Column('stream', sa.String(length=40), nullable=False, comment="Chain the event belongs to: 'request:<id>' or 'system'"),
@@ -241,6 +331,26 @@ def upgrade():
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_request_id'), ['request_id'], unique=False)
         batch_op.create_index('ix_outbox_status_next', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('post_mortem_directive_changes',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('directive_id', sa.Integer(), nullable=False, comment='The directive'),
+    sa.Column('request_id', sa.Integer(), nullable=True, comment='The request that asked for it'),
+    sa.Column('action', sa.String(length=16), nullable=False, comment='registered, changed or revoked'),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False, comment='When'),
+    sa.Column('by', sa.String(length=200), nullable=False, comment='Who recorded it'),
+    sa.Column('executor_name', sa.String(length=200), nullable=True, comment='Executor at that version'),
+    sa.Column('executor_email', sa.String(length=254), nullable=True, comment="Executor's email at that version"),
+    sa.Column('instructions', sa.Text(), nullable=True, comment='Instructions at that version'),
+    sa.Column('heirs_may_act', sa.Boolean(), nullable=True, comment="Heirs' rights at that version"),
+    sa.ForeignKeyConstraint(['directive_id'], ['post_mortem_directives.id'], name=op.f('fk_post_mortem_directive_changes_directive_id_post_mortem_directives'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_post_mortem_directive_changes_request_id_requests'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_post_mortem_directive_changes')),
+    comment='History of post-mortem directives: each version as registered'
+    )
+    with op.batch_alter_table('post_mortem_directive_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_post_mortem_directive_changes_directive_id'), ['directive_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_post_mortem_directive_changes_request_id'), ['request_id'], unique=False)
 
     op.create_table('professional_tasks',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
@@ -331,6 +441,73 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_requesters_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_requesters_last_name_lower'), ['last_name_lower'], unique=False)
 
+    op.create_table('download_links',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
+    sa.Column('purpose', sa.String(length=24), nullable=False, comment='What it delivers: answer, extension, refusal, letter'),
+    sa.Column('token_hash', sa.String(length=64), nullable=True, comment="SHA-256 of the link's random secret; null once revoked"),
+    sa.Column('files', sa.JSON(), nullable=False, comment='What was sent: [{document_id, name, mime, size, sha256, contains}], kept after the purge'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was issued'),
+    sa.Column('created_by', sa.String(length=200), nullable=False, comment='Actor label of who issued it'),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False, comment='The link stops working after this instant'),
+    sa.Column('purge_after', sa.DateTime(timezone=True), nullable=False, comment='Expiry plus the grace period: the files are deleted from the store after this'),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True, comment='When a newer link replaced it'),
+    sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True, comment='When its files were deleted from the store'),
+    sa.Column('replaces_id', sa.Integer(), nullable=True, comment='The link this one replaced, if any'),
+    sa.Column('outbox_message_id', sa.Integer(), nullable=True, comment='The email that carried the link'),
+    sa.ForeignKeyConstraint(['outbox_message_id'], ['outbox.id'], name=op.f('fk_download_links_outbox_message_id_outbox'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['replaces_id'], ['download_links.id'], name=op.f('fk_download_links_replaces_id_download_links'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_download_links_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_download_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_download_links_token_hash')),
+    comment="Download links sent to requesters; only the hash of the link's secret is kept"
+    )
+    with op.batch_alter_table('download_links', schema=None) as batch_op:
+        batch_op.create_index('ix_download_links_purge', ['purged_at', 'purge_after'], unique=False)
+        batch_op.create_index(batch_op.f('ix_download_links_request_id'), ['request_id'], unique=False)
+
+    op.create_table('portable_datasets',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
+    sa.Column('document_id', sa.Integer(), nullable=False, comment='The normalised records (JSON) in the file store'),
+    sa.Column('activity', sa.String(length=64), nullable=False, comment='Policy key of the processing activity'),
+    sa.Column('category', sa.String(length=64), nullable=False, comment='Policy key of the data category (portable)'),
+    sa.Column('records', sa.Integer(), nullable=False, comment='Number of records'),
+    sa.Column('columns', sa.JSON(), nullable=False, comment='Field names, in order'),
+    sa.Column('added_at', sa.DateTime(timezone=True), nullable=False, comment='When it was added'),
+    sa.Column('added_by', sa.String(length=200), nullable=False, comment='Who added it'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_portable_datasets_document_id_documents'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_portable_datasets_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_portable_datasets')),
+    sa.UniqueConstraint('request_id', 'activity', 'category', name='uq_portable_datasets_category'),
+    comment='Machine-readable data for portability answers; the records live encrypted in the file store'
+    )
+    with op.batch_alter_table('portable_datasets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_portable_datasets_request_id'), ['request_id'], unique=False)
+
+    op.create_table('recipient_notifications',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('request_id', sa.Integer(), nullable=False, comment='The request'),
+    sa.Column('activity', sa.String(length=64), nullable=False, comment='Policy key of the processing activity'),
+    sa.Column('recipient_key', sa.String(length=64), nullable=False, comment='Policy key of the recipient'),
+    sa.Column('status', sa.String(length=16), nullable=False, comment='NotificationStatus'),
+    sa.Column('contact', sa.String(length=254), nullable=True, comment='Address the notification goes to, when the policy or the routing gives one'),
+    sa.Column('contact_problem', sa.String(length=32), nullable=True, comment='Why no email can be sent: placeholder, per_disclosure, in_application, no_professional'),
+    sa.Column('method', sa.String(length=16), nullable=True, comment='How it was notified: email or other'),
+    sa.Column('reason', sa.Text(), nullable=True, comment='Why notifying is impossible or disproportionate, or how it was done otherwise'),
+    sa.Column('outbox_message_id', sa.Integer(), nullable=True, comment='The notification email'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the task was created'),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True, comment='When it was closed'),
+    sa.Column('closed_by', sa.String(length=200), nullable=True, comment='Who closed it'),
+    sa.ForeignKeyConstraint(['outbox_message_id'], ['outbox.id'], name=op.f('fk_recipient_notifications_outbox_message_id_outbox'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_recipient_notifications_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recipient_notifications')),
+    sa.UniqueConstraint('request_id', 'activity', 'recipient_key', name='uq_recipient_notifications_task'),
+    comment='GDPR art. 19 notifications to the recipients of the data, one per recipient'
+    )
+    with op.batch_alter_table('recipient_notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recipient_notifications_request_id'), ['request_id'], unique=False)
+
     op.create_table('task_openings',
     sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
     sa.Column('task_id', sa.Integer(), nullable=False, comment='The task'),
@@ -344,15 +521,48 @@ def upgrade():
     with op.batch_alter_table('task_openings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_openings_task_id'), ['task_id'], unique=False)
 
+    op.create_table('downloads',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Internal identifier'),
+    sa.Column('link_id', sa.Integer(), nullable=False, comment='The link used'),
+    sa.Column('document_id', sa.Integer(), nullable=True, comment='The file downloaded'),
+    sa.Column('sha256', sa.String(length=64), nullable=False, comment='SHA-256 of the bytes sent'),
+    sa.Column('downloaded_at', sa.DateTime(timezone=True), nullable=False, comment='When'),
+    sa.Column('ip', sa.String(length=45), nullable=True, comment='Client IP'),
+    sa.Column('user_agent', sa.String(length=300), nullable=True, comment='Client user agent, truncated'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_downloads_document_id_documents'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['link_id'], ['download_links.id'], name=op.f('fk_downloads_link_id_download_links'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_downloads')),
+    comment='Each download of a delivered file'
+    )
+    with op.batch_alter_table('downloads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_downloads_link_id'), ['link_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('downloads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_downloads_link_id'))
+
+    op.drop_table('downloads')
     with op.batch_alter_table('task_openings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_openings_task_id'))
 
     op.drop_table('task_openings')
+    with op.batch_alter_table('recipient_notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recipient_notifications_request_id'))
+
+    op.drop_table('recipient_notifications')
+    with op.batch_alter_table('portable_datasets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_portable_datasets_request_id'))
+
+    op.drop_table('portable_datasets')
+    with op.batch_alter_table('download_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_download_links_request_id'))
+        batch_op.drop_index('ix_download_links_purge')
+
+    op.drop_table('download_links')
     with op.batch_alter_table('requesters', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requesters_last_name_lower'))
         batch_op.drop_index(batch_op.f('ix_requesters_email'))
@@ -374,6 +584,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_professional_tasks_professional_id'))
 
     op.drop_table('professional_tasks')
+    with op.batch_alter_table('post_mortem_directive_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directive_changes_request_id'))
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directive_changes_directive_id'))
+
+    op.drop_table('post_mortem_directive_changes')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_next')
         batch_op.drop_index(batch_op.f('ix_outbox_request_id'))
@@ -384,11 +599,18 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_events_action'))
 
     op.drop_table('events')
+    op.drop_table('erasure_decisions')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_documents_retain_until'))
         batch_op.drop_index(batch_op.f('ix_documents_request_id'))
 
     op.drop_table('documents')
+    with op.batch_alter_table('api_submissions', schema=None) as batch_op:
+        batch_op.drop_index('ix_api_submissions_protocol_reference')
+        batch_op.drop_index(batch_op.f('ix_api_submissions_api_key_id'))
+
+    op.drop_table('api_submissions')
+    op.drop_table('account_deactivations')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index('ix_requests_worklist_due', postgresql_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"), sqlite_where=sa.text("status IN ('awaiting_identity', 'identity_review', 'open', 'in_progress', 'awaiting_requester', 'answered')"))
         batch_op.drop_index(batch_op.f('ix_requests_type'))
@@ -409,12 +631,20 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_care_links_patient_email'))
 
     op.drop_table('care_links')
+    op.drop_table('webhook_endpoints')
     op.drop_table('staff')
     with op.batch_alter_table('professionals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_professionals_rpps'))
         batch_op.drop_index(batch_op.f('ix_professionals_email'))
 
     op.drop_table('professionals')
+    with op.batch_alter_table('post_mortem_directives', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directives_status'))
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directives_last_name'))
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directives_external_account_id'))
+        batch_op.drop_index(batch_op.f('ix_post_mortem_directives_email'))
+
+    op.drop_table('post_mortem_directives')
     with op.batch_alter_table('login_throttles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_throttles_last_failed_at'))
 
