@@ -137,3 +137,16 @@ def fire_rq_retries(app) -> int:
     for job_id in job_ids:
         registry.requeue(job_id)
     return len(job_ids)
+
+
+def run_jobs_of(app) -> int:
+    """Run what ``app`` queued, inside ``app``'s own context (the ``run_jobs`` fixture runs them in the default app)."""
+    backend = app.extensions["dsar_jobs"]
+    if backend.name != "rq":
+        return 0
+    from rq import SimpleWorker
+
+    with app.app_context():
+        worker = SimpleWorker([backend.queue()], connection=backend.redis)
+        worker.work(burst=True, with_scheduler=False)
+        return worker.successful_job_count + worker.failed_job_count

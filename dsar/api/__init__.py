@@ -175,9 +175,13 @@ def register_api(app) -> None:
     """Attach the API, its OpenAPI document and its documentation page to ``app``."""
     from ..services import webhooks  # noqa: F401 - subscribes the webhooks to the lifecycle's status changes
 
+    from .opendsr import SubjectRequestIdConverter, subject_request_id_parameter
+
     _settings(app)
     _prepare_once()
+    app.url_map.converters["opendsr_id"] = SubjectRequestIdConverter
     api = DsarApi(app)
+    api.register_converter(SubjectRequestIdConverter, subject_request_id_parameter)
     api.spec.components.security_scheme("bearerAuth", {
         "type": "http", "scheme": "bearer",
         "description": "An API key: dsar_<prefix>_<secret>. Scopes: submit, read, staff, directory."})

@@ -122,16 +122,17 @@ def actor() -> Actor:
     return request.environ[_ENVIRON_ACTOR]
 
 
-def secured(bp, *scopes: str, description: str | None = None):
+def secured(bp, *scopes: str, body: bool = False, error_schema=None):
     """Decorate a view (just under ``@bp.route``): key and scope checked before the body is even parsed.
 
-    Documents the bearer scheme, the scopes, and the 401/403 answers in the OpenAPI document.
+    Documents the bearer scheme, the scopes, and the answers every such call may get: 401, 403, 429, and for a
+    JSON body 400 (not JSON) and 413 (too large).
     """
-    from .errors import ErrorSchema
+    from .errors import ErrorSchema, document_errors
 
     def decorator(view):
-        view = bp.alt_response(401, schema=ErrorSchema, description="No key, a wrong key or a revoked key")(view)
-        view = bp.alt_response(403, schema=ErrorSchema, description="The key lacks the scope")(view)
+        statuses = [401, 403, 429] + ([400, 413] if body else [])
+        view = document_errors(bp, *statuses, schema=error_schema or ErrorSchema)(view)
         view = bp.doc(security=[{"bearerAuth": []}], **{"x-scopes": list(scopes)})(view)
 
         @functools.wraps(view)

@@ -58,7 +58,7 @@ def _report(report) -> dict:
 
 
 @bp.route("/professionals", methods=["POST"])
-@auth.secured(bp, "directory")
+@auth.secured(bp, "directory", body=True)
 @bp.arguments(ProfessionalSyncSchema)
 @bp.response(200, SyncReportSchema)
 def professionals_POST(data: dict):
@@ -74,7 +74,7 @@ def professionals_POST(data: dict):
 
 
 @bp.route("/care-links", methods=["POST"])
-@auth.secured(bp, "directory")
+@auth.secured(bp, "directory", body=True)
 @bp.arguments(CareLinkSyncSchema)
 @bp.response(200, SyncReportSchema)
 def care_links_POST(data: dict):

@@ -87,6 +87,28 @@ def use_client_language() -> None:
     refresh()
 
 
+ERROR_DESCRIPTIONS = {
+    400: "The body is not valid JSON",
+    401: "No key, a wrong key or a revoked key",
+    403: "The key lacks the scope",
+    404: "Nothing with this identifier",
+    409: "Not possible in the current state",
+    413: "The body is larger than 2 MiB",
+    429: "Too many calls for this key (or failed authentications from this address); see Retry-After",
+}
+
+
+def document_errors(bp, *statuses: int, schema=ErrorSchema):
+    """Document error answers of an operation (they are produced by the handlers, not by the view)."""
+
+    def decorator(view):
+        for status in statuses:
+            view = bp.alt_response(status, schema=schema, description=ERROR_DESCRIPTIONS[status])(view)
+        return view
+
+    return decorator
+
+
 def translate_message(text: str) -> str:
     if text in FIXED_MESSAGES:
         return gettext(text)

@@ -33,6 +33,7 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from ..actors import Actor
 from ..errors import Conflict, DomainError, InvalidInput, N_, NotFound
@@ -44,7 +45,7 @@ from ..services import intake
 from ..services import opendsr as service
 from ..web.common import client_ip, translate_error, user_agent
 from . import auth
-from .errors import HTTP_MESSAGES, flatten, use_client_language
+from .errors import HTTP_MESSAGES, document_errors, flatten, use_client_language
 from .schemas import Instant, Text, values
 
 bp = Blueprint("opendsr", __name__, url_prefix="/api/v1/opendsr",
@@ -242,6 +243,7 @@ def _not_configured(err):
 
 
 @bp.route("/discovery", methods=["GET"])
+@document_errors(bp, 429, schema=OpenDsrErrorSchema)
 @bp.response(200, DiscoverySchema)
 @bp.alt_response(503, schema=OpenDsrErrorSchema, description="No signing key configured")
 def discovery_GET():
@@ -255,6 +257,7 @@ def discovery_GET():
 
 
 @bp.route("/cert.pem", methods=["GET"])
+@document_errors(bp, 429, schema=OpenDsrErrorSchema)
 @bp.response(200, description="The PEM certificate whose key signs OpenDSR answers and callbacks",
              content_type="application/x-pem-file")
 @bp.alt_response(503, schema=OpenDsrErrorSchema, description="No signing key configured")
@@ -263,8 +266,21 @@ def certificate_GET():
     return Response(service.signer().certificate_pem, mimetype="application/x-pem-file")
 
 
+class SubjectRequestIdConverter(BaseConverter):
+    """Any path segment reaches the view, which answers a malformed id in the OpenDSR error shape (spec §7.5)."""
+
+    regex = "[^/]+"
+
+
+def subject_request_id_parameter(converter) -> dict:
+    return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+
+
 def _submission(subject_request_id: str) -> ApiSubmission:
     """The OpenDSR request, if this key may see it: its own submissions, or any with the read or staff scope."""
+    if not _UUID4.match(subject_request_id):
+        raise InvalidInput(N_("A subject_request_id is a lower-case UUID v4."), code="bad_id",
+                           field="subject_request_id")
     submission = db.session.scalar(sa.select(ApiSubmission).where(
         ApiSubmission.protocol == service.PROTOCOL, ApiSubmission.client_reference == subject_request_id))
     key = auth.authenticate()
@@ -315,10 +331,9 @@ def _requester_actor(req) -> Actor:
 
 
 @bp.route("/opengdpr_requests", methods=["POST"])
-@auth.secured(bp, "submit", "staff")
+@auth.secured(bp, "submit", "staff", body=True, error_schema=OpenDsrErrorSchema)
 @bp.arguments(OpenDsrRequestSchema, error_status_code=400)
 @bp.response(201, OpenDsrCreatedSchema)
-@bp.alt_response(400, schema=OpenDsrErrorSchema, description="Malformed request, or one that cannot be accepted")
 @bp.alt_response(503, schema=OpenDsrErrorSchema, description="No signing key configured")
 def opengdpr_requests_POST(data: dict):
     """Spec §7: submit an access, portability or erasure request. Sending the same body again returns the same answer."""
@@ -392,8 +407,9 @@ def _policy():
     return current_app.extensions["dsar_policy"]
 
 
-@bp.route("/opengdpr_requests/<string:subject_request_id>", methods=["GET"])
-@auth.secured(bp, "submit", "read", "staff")
+@bp.route("/opengdpr_requests/<opendsr_id:subject_request_id>", methods=["GET"])
+@auth.secured(bp, "submit", "read", "staff", error_schema=OpenDsrErrorSchema)
+@document_errors(bp, 400, schema=OpenDsrErrorSchema)
 @bp.response(200, OpenDsrStatusSchema)
 @bp.alt_response(404, schema=OpenDsrErrorSchema, description="Unknown, or submitted by another key")
 @bp.alt_response(503, schema=OpenDsrErrorSchema, description="No signing key configured")
@@ -403,8 +419,9 @@ def opengdpr_request_GET(subject_request_id: str):
     return signed(service.status_body(_submission(subject_request_id), _policy()), 200)
 
 
-@bp.route("/opengdpr_requests/<string:subject_request_id>", methods=["DELETE"])
-@auth.secured(bp, "submit", "staff")
+@bp.route("/opengdpr_requests/<opendsr_id:subject_request_id>", methods=["DELETE"])
+@auth.secured(bp, "submit", "staff", error_schema=OpenDsrErrorSchema)
+@document_errors(bp, 400, schema=OpenDsrErrorSchema)
 @bp.response(202, OpenDsrCancelledSchema)
 @bp.alt_response(404, schema=OpenDsrErrorSchema, description="Unknown, or submitted by another key")
 @bp.alt_response(409, schema=OpenDsrErrorSchema, description="No longer pending: it cannot be cancelled")

@@ -58,7 +58,7 @@ def _created(req: DataRequest, status: int):
 
 
 @bp.route("", methods=["POST"])
-@auth.secured(bp, "submit", "staff")
+@auth.secured(bp, "submit", "staff", body=True)
 @bp.arguments(RequestCreateSchema)
 @bp.response(201, RequestSchema, description="The request, as received")
 @bp.alt_response(200, schema=RequestSchema, description="The same client_reference and body were sent before: the request already created")
@@ -170,7 +170,7 @@ def request_GET(reference: str):
 
 
 @bp.route("/<string:reference>/actions", methods=["POST"])
-@auth.secured(bp, "staff")
+@auth.secured(bp, "staff", body=True)
 @bp.arguments(ActionSchema)
 @bp.response(200, RequestSchema, description="The request after the action")
 @bp.alt_response(404, schema=ErrorSchema, description="No request with this reference")
