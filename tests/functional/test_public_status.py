@@ -10,7 +10,7 @@ from dsar.actors import Actor
 from dsar.extensions import db
 from dsar.models import DataRequest, Event, utcnow
 from dsar.services import actions, intake
-from dsar.tokens import make_token, status_token
+from dsar.tokens import make_token
 from factories import make_staff
 from public_support import FORM, Page, field_error, link_in, web_request
 
@@ -228,7 +228,7 @@ def test_lost_links_get_the_same_answer_whether_or_not_the_address_is_known(clie
     assert bad.status_code == 422 and field_error(bad.get_data(as_text=True), "email")
 
 
-def test_the_status_page_follows_the_request_to_its_answer(client, policy):
+def test_the_status_page_follows_the_request_to_its_answer(client, policy, mailbox, run_jobs):
     req, token = web_request()
     import io
 
@@ -245,3 +245,13 @@ def test_the_status_page_follows_the_request_to_its_answer(client, policy):
     assert f"{due.day} " in text_of(page) and str(due.year) in text_of(page)
     assert "Vérifié le" in text_of(page) and not Page(page.get_data(as_text=True)).links.count("/files")
     assert 'id="upload"' not in page.get_data(as_text=True)         # nothing more to send
+    run_jobs()
+    accepted = [m for m in mailbox.wait_for(3) if m["Subject"].startswith("Votre identité est vérifiée")][0]
+    assert f"{due.day} " in mailbox.text(accepted) and "/status/" in mailbox.text(accepted)
+    # A year and a day after the check, the copy is gone; the record of the check stays on the page.
+    from datetime import timedelta
+
+    assert intake.purge_identity_copies(due + timedelta(days=400)) == 1
+    db.session.commit()
+    later = text_of(client.get(f"/status/{token}"))
+    assert "Vérifié le" in later and "Copie supprimée le" in later

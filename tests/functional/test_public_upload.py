@@ -1,7 +1,6 @@
 """Identity documents through the HTTP upload: hostile files refused with a clear message and nothing stored;
 good ones stored encrypted under a random name, never reachable by a URL; the size limit holds before reading."""
 import io
-import os
 from pathlib import Path
 
 import pytest

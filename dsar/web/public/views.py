@@ -226,8 +226,9 @@ def confirm_GET(token: str):
     # A GET never changes anything: mail scanners open links. The person presses the button.
     req = intake.request_for_confirmation_token(token)
     _use_language_of(req)
-    if req.email_confirmed_at is not None:
-        flash(_("Your email address is already confirmed."), "info")
+    if req.status != Status.UNCONFIRMED or req.email_confirmed_at is not None:
+        if req.email_confirmed_at is not None:
+            flash(_("Your email address is already confirmed."), "info")
         return redirect(url_for("public.status_GET", token=status_token(req)), code=303)
     return render_template("public/confirm.html", token=token, reference=req.reference)
 
@@ -244,7 +245,8 @@ def confirm_POST(token: str):
         result = intake.Confirmation(intake.request_for_confirmation_token(token), True)
     req = result.request
     if result.already_confirmed:
-        flash(_("Your email address is already confirmed."), "info")
+        if req.email_confirmed_at is not None:   # not for a request withdrawn before it was ever confirmed
+            flash(_("Your email address is already confirmed."), "info")
     else:
         flash(_("Thank you: your email address is confirmed. Keep the email we have just sent you: its link "
                 "brings you back to this page."), "success")
