@@ -38,6 +38,12 @@ def body_digest() -> str:
 def _identity_method(identity: dict, channel: str) -> str | None:
     """What the submitter vouches for (policy art. 8.1). Unverified: None, and a document is asked for."""
     if not identity.get("verified"):
+        if channel == Channel.ACCOUNT:
+            # Policy art. 8.1: what comes through the account is verified by the account; an unverified
+            # "account" request is a contradiction, not something to guess about.
+            raise InvalidInput(N_("A request made from the account is verified by the account: set identity.verified "
+                                  "to true, or choose the channel the request really came through."),
+                               code="bad_identity", field="identity.verified")
         return None
     method = identity["method"]
     if method == IdentityMethod.ACCOUNT:

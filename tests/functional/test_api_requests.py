@@ -63,6 +63,23 @@ def test_an_account_identity_needs_the_account_channel(client, app):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DataRequest)) == 0
 
 
+def test_an_account_request_the_submitter_does_not_vouch_for_is_refused(client, app):
+    _, secret = make_key("submit")
+    res = client.post("/api/v1/requests", headers=bearer(secret),
+                      json=account_request_body(identity={"method": "account", "verified": False}))
+    assert res.status_code == 422
+    assert "identity.verified" in res.get_json()["fields"]
+
+
+def test_a_body_over_the_api_limit_is_a_413(client, app):
+    _, secret = make_key("submit")
+    body = account_request_body(details="x" * (2 * 1024 * 1024 + 10))
+    res = client.post("/api/v1/requests", json=body, headers=bearer(secret))
+    assert res.status_code == 413
+    assert res.get_json()["error"] == "request_entity_too_large"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DataRequest)) == 0
+
+
 def test_only_a_staff_key_vouches_for_an_identity_checked_elsewhere(client, app):
     _, secret = make_key("submit")
     res = client.post("/api/v1/requests", headers=bearer(secret),
