@@ -81,6 +81,19 @@ def test_the_emailed_link_opens_only_together_with_the_status_secret(app, client
         Event.request_id == req.id, Event.action == "answer_downloaded")) == 4
 
 
+def test_opening_the_status_page_unlocks_the_downloads_and_lists_what_was_sent(app, client, policy, mailbox, run_jobs):
+    req, token, path = _answered(app, policy, mailbox, run_jobs)
+    link = req.download_links[0]
+    status = client.get(f"/status/{token}")
+    page = _text(status)
+    assert status.status_code == 200 and "Courriers et fichiers qui vous ont été envoyés" in page
+    assert link.files[1]["name"] in page and "Utilisez le lien de notre email" in page
+    got = client.get(f"{path}/{link.files[0]['document_id']}")
+    assert got.status_code == 200 and hashlib.sha256(got.data).hexdigest() == link.files[0]["sha256"]
+    # Another browser, with the download link alone, gets the form and nothing else.
+    assert app.test_client().get(f"{path}/{link.files[0]['document_id']}").status_code == 403
+
+
 def test_another_requesters_secret_does_not_open_the_answer(app, client, policy, mailbox, run_jobs):
     req, _, path = _answered(app, policy, mailbox, run_jobs)
     other = new_request(policy, type="access")
