@@ -18,8 +18,11 @@ def check_password_strength(password: str) -> None:
 
 
 def create_staff_account(*, email: str, name: str, role: str, password: str, language: str = "fr") -> Staff:
-    email = (email or "").strip().lower()
-    if "@" not in email:
+    from .intake import normalise_email
+
+    # One address, no line break, no display name: it goes into the To: header of the password link's email.
+    email = normalise_email(email) or ""
+    if not email:
         raise InvalidInput(N_("Enter a valid email address."), code="bad_email", field="email")
     try:
         role = StaffRole(role)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, Request, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
@@ -92,9 +92,36 @@ def _load_staff(user_id: str):
     return staff
 
 
+class BoundedRequest(Request):
+    """A request whose body without a Content-Length (chunked) is refused whole when it reaches the limit.
+
+    Werkzeug reads such a body up to ``max_content_length`` and then stops without an error, so a form or a
+    JSON body cut at the limit would reach the view. Past the limit, the answer is a 413, as for a body
+    that declared its length.
+    """
+
+    def _refuse_if_cut(self) -> None:
+        from werkzeug.exceptions import RequestEntityTooLarge
+        from werkzeug.wsgi import LimitedStream
+
+        stream = self.__dict__.get("stream")
+        if self.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+            raise RequestEntityTooLarge()
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        self._refuse_if_cut()
+
+    def get_data(self, *args, **kwargs):
+        data = super().get_data(*args, **kwargs)
+        self._refuse_if_cut()
+        return data
+
+
 def init_common(app: Flask) -> None:
     from ..extensions import login_manager
 
+    app.request_class = BoundedRequest
     login_manager.user_loader(_load_staff)
 
     @app.after_request
@@ -145,7 +172,10 @@ def init_common(app: Flask) -> None:
         }
         message = gettext(messages.get(err.code, N_("Something went wrong.")))
         code = (err.name or "error").lower().replace(" ", "_")
-        return error_response(err.code or 500, code, message)
+        response = make_response(error_response(err.code or 500, code, message))
+        if err.code == 405 and getattr(err, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(err.valid_methods)   # RFC 9110 §15.5.6
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(err):
