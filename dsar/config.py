@@ -107,6 +107,9 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or (os.environ.get("REDIS_URL") or "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not take the forms and the API down with it (every limited route was a 500):
+        # each process keeps counting in memory until Redis answers again (bench/RESULTS.md, faults).
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": 3600 * 4,
         # Pages are served with "Referrer-Policy: no-referrer", so browsers send no Referer with a form: Flask-WTF's
         # HTTPS referrer check would refuse every POST in production. The CSRF token (bound to the session,

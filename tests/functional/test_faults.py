@@ -116,7 +116,8 @@ def private_redis():
 
 
 def test_redis_stopped_during_submissions_loses_nothing_and_sends_each_email_once(make_app, mailbox, private_redis):
-    app = make_app(REDIS_URL=private_redis.url)
+    # As in production: Redis holds the job queue and the rate-limit counters.
+    app = make_app(REDIS_URL=private_redis.url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=private_redis.url)
     run = uuid.uuid4().hex[:6]
     total, stop_at, start_at = 90, 30, 60
     with app.app_context():
@@ -150,6 +151,19 @@ def test_redis_stopped_during_submissions_loses_nothing_and_sends_each_email_onc
         assert recipients == sorted(f"patient{i}.{run}@example.test" for i in range(total))   # each exactly once
         rows = db.session.scalars(sa.select(OutboxMessage)).all()
         assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {1}
+
+
+def test_rate_limits_still_hold_in_each_process_while_redis_is_down(make_app, private_redis):
+    app = make_app(REDIS_URL=private_redis.url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=private_redis.url,
+                   DSAR_API_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        _, secret = make_key("read")
+        client = app.test_client()
+        assert client.get("/api/v1/requests", headers=bearer(secret)).status_code == 200
+        private_redis.stop()
+        # The counters move to the process's memory: answers go on, and so do the limits.
+        codes = [client.get("/api/v1/requests", headers=bearer(secret)).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
 
 
 # --- an RQ worker killed in the middle of a job ------------------------------------------------------------
