@@ -199,3 +199,8 @@ def init_common(app: Flask) -> None:
     @app.before_request
     def remember_start():
         g.setdefault("force_language", None)
+        # Flask-Babel caches the locale on the app context, which a request shares with an enclosing
+        # one (tests, jobs): choose the language afresh for every request.
+        from flask_babel import refresh
+
+        refresh()
