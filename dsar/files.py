@@ -12,6 +12,7 @@ a translated message and a 4xx.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -21,6 +22,7 @@ import os
 import re
 import secrets
 import tempfile
+import threading
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +32,7 @@ from typing import BinaryIO
 
 import magic
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from PIL import Image
+from PIL import Image, ImageFile
 from pypdf import PasswordType, PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
@@ -652,10 +654,34 @@ def _walk_png(data: bytes) -> tuple[int, int, int]:
     raise _reject("too_complex", detected_type=mime, detail=f"more than {MAX_PNG_CHUNKS} chunks")
 
 
+_STRICT_DECODE = threading.Lock()
+
+
+@contextlib.contextmanager
+def _strict_pillow():
+    """Pillow's truncated-image tolerance off while we decode.
+
+    WeasyPrint sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` for the whole
+    process when it is imported; left so, a damaged upload would decode as if whole.
+    """
+    with _STRICT_DECODE:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def _decode_image(data: bytes, formats: list[str], mime: str) -> None:
     # Decode every pixel once: a file that a viewer could not show is refused
     # now, while the user is still there to send another. `formats` keeps
     # Pillow from trying its other, less-tested parsers on the bytes.
+    with _strict_pillow():
+        _decode_image_strictly(data, formats, mime)
+
+
+def _decode_image_strictly(data: bytes, formats: list[str], mime: str) -> None:
     try:
         with Image.open(io.BytesIO(data), formats=formats) as image:
             if image.width * image.height > MAX_PIXELS:

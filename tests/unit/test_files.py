@@ -342,3 +342,17 @@ def test_generated_keys_are_distinct_fernet_keys():
     first, second = generate_key(), generate_key()
     assert first != second
     assert Fernet(first).decrypt(Fernet(first).encrypt(b"x")) == b"x"
+
+
+def test_damaged_images_are_refused_even_after_weasyprint_relaxed_pillow():
+    """WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on for the whole process when imported."""
+    import weasyprint  # noqa: F401 - the import is the point
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    damaged = [f for f in hostile_corpus() if f.name in {"jpeg_missing_table", "png_bad_pixel_data", "jpeg_truncated"}]
+    assert len(damaged) >= 2
+    for f in damaged:
+        with pytest.raises(RejectedFile):
+            inspect_upload(io.BytesIO(f.content), filename=f.filename, declared_type=f.declared_type, max_bytes=10 * 1024 * 1024)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True   # WeasyPrint's setting is given back
