@@ -492,3 +492,38 @@ def test_the_purges_are_periodic_jobs(app):
         assert purge.purge_expired_identity_copies() == 0
     db.session.remove()
     assert db.session.scalar(sa.select(sa.func.count(DataRequest.id))) == 0
+
+
+@pytest.mark.parametrize("template,context", [
+    ("confirm_email", {"confirm_url": "https://x/confirm/t", "hours": 48, "delete_after": "7 days"}),
+    ("request_received", {"missing_documents": ["identity", "authority"],
+                          "proof": {"fr": "Livret de famille", "en": "Family record book"}}),
+    ("identity_accepted", {"due_date": date(2026, 4, 7)}),
+    ("identity_refused", {"reason": "Illisible / unreadable"}),
+    ("clarification_asked", {"question": "Quel compte ? / Which account?"}),
+    ("request_withdrawn", {}),
+    ("request_links", {"links": [{"reference": "DSAR-2026-000001", "type": "access", "status": "open",
+                                  "url": "https://x/status/t"}]}),
+])
+def test_the_journey_emails_speak_the_requesters_language(app, template, context):
+    from dsar.services.notifications import render_email
+
+    req = confirmed(submit(requester={"relationship": "mandatary", "first_name": "Anne", "last_name": "Martin",
+                                      "email": "anne@example.test"}))
+    ctx = dict(context, reference=req.reference, status_url="https://x/status/t", request=req)
+    with app.test_request_context("/"):
+        fr = render_email(template, "fr", ctx)
+        en = render_email(template, "en", ctx)
+    words = {"fr": ("Bonjour", "Ce message a été envoyé automatiquement"),
+             "en": ("Hello", "This message was sent automatically")}
+    for lang, (subject, text, html) in (("fr", fr), ("en", en)):
+        assert subject and "\n" not in subject
+        for word in words[lang]:
+            assert word in text and word in html, (lang, word)
+        other = words["en" if lang == "fr" else "fr"][0]
+        assert other not in text and other not in html
+    assert fr[0] != en[0]
+    if template == "identity_accepted":
+        assert "7 avril 2026" in fr[1] and "April 7, 2026" in en[1]
+    if template == "request_received":
+        assert "Livret de famille" in fr[1] and "Family record book" in en[1] and "Droit d'accès" in fr[1]
