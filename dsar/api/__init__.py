@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
@@ -90,10 +90,16 @@ def _api_domain_error(err):
     return json_error(err.status_code, err.code, translate_error(err), fields)
 
 
+def _after_api_request(exc=None):
+    # The language chosen for this call must not outlive it (an app context may be shared: tests, jobs).
+    g.pop("force_language", None)
+
+
 def _prepare(bp, *, json_errors: bool = True):
     from ..errors import DomainError
 
     bp.before_request(_before_api_request)
+    bp.teardown_request(_after_api_request)
     if json_errors:
         from werkzeug.exceptions import HTTPException
 
@@ -116,6 +122,7 @@ def _prepare_once():
     for bp in api_bps:
         _prepare(bp, json_errors=bp.name != "opendsr")  # OpenDSR answers errors in its own shape (spec §7.6)
     docs_bp.before_request(_before_api_request)
+    docs_bp.teardown_request(_after_api_request)
     docs_bp._dsar_prepared = True
 
 

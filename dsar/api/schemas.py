@@ -7,7 +7,7 @@ whatever passes these schemas can be stored.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 
 import marshmallow as ma
 from marshmallow import validate

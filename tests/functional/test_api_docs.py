@@ -57,3 +57,12 @@ def test_an_unknown_api_address_is_a_json_404(client):
     res = client.get("/api/v1/nothing-here")
     assert res.status_code == 404
     assert set(res.get_json()) == {"error", "message", "fields"}
+
+
+def test_the_language_of_an_api_call_does_not_outlive_it(client):
+    from flask import g
+
+    # The test's app context is shared with the calls it makes, as a job's or a CLI command's would be.
+    res = client.get("/api/v1/requests", headers={"Accept-Language": "en"})
+    assert res.get_json()["message"].startswith("An API key is needed")
+    assert g.get("force_language") is None
