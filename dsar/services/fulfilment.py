@@ -107,10 +107,12 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
     if giving and rtype == RequestType.CONSENT_WITHDRAWAL and concerns_health_data(req):
         request_account_deactivation(req, actor)
 
+    # The gathered files are checked before anything is rendered: a bad file fails fast.
+    data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS else None
     letter, letter_bytes = produce_letter(req, f"answer_{rtype}", actor)
     files = [letter]
-    if giving and rtype == RequestType.ACCESS:
-        files.append(build_access_pack(req, letter, letter_bytes, actor))
+    if data_entries is not None:
+        files.append(build_access_pack(req, letter, letter_bytes, actor, data_entries))
     elif giving and rtype == RequestType.PORTABILITY:
         files.append(build_portability_pack(req, letter, letter_bytes, actor))
     return issue_link(req, files, actor, purpose=LinkPurpose.ANSWER)
@@ -499,13 +501,19 @@ def _manifest_header(req: DataRequest, pack: str) -> dict:
     }
 
 
-def build_access_pack(req: DataRequest, letter: Document, letter_bytes: bytes, actor: Actor) -> Document:
+def checked_access_entries(req: DataRequest) -> list[tuple[int, str, bytes]]:
+    """(document id, path in the ZIP, bytes) of every gathered file, each checked like an upload."""
+    return [(doc.id, f"data/{_zip_name(i, doc.display_name, doc.mime)}", _checked_answer_file(doc))
+            for i, doc in enumerate(_answer_documents(req), start=1)]
+
+
+def build_access_pack(req: DataRequest, letter: Document, letter_bytes: bytes, actor: Actor,
+                      data_entries: list[tuple[int, str, bytes]] | None = None) -> Document:
     """The letter and every file gathered, checked, in one ZIP with a manifest of their hashes."""
-    entries = [(f"00_{letter.display_name}", letter_bytes)]
-    sources = []
-    for i, doc in enumerate(_answer_documents(req), start=1):
-        entries.append((f"data/{_zip_name(i, doc.display_name, doc.mime)}", _checked_answer_file(doc)))
-        sources.append(doc.id)
+    if data_entries is None:
+        data_entries = checked_access_entries(req)
+    entries = [(f"00_{letter.display_name}", letter_bytes), *[(path, data) for _, path, data in data_entries]]
+    sources = [doc_id for doc_id, _, _ in data_entries]
     data = _zip(entries, _manifest_header(req, "access"))
     name = f"{_file_stem('pack', req.language)}-{req.reference}.zip"
     doc = _store_generated(req, DocumentKind.EXPORT, data, name, actor, mime="application/zip")
@@ -1299,8 +1307,17 @@ def _norm(value: str | None) -> str:
 def find_directive(*, first_name: str, last_name: str, birth_date: date | None = None, email: str | None = None,
                    external_account_id: str | None = None) -> PostMortemDirective | None:
     """The person's active directive: same account, or same email, or same name and birth date."""
+    keys = []
+    if external_account_id:
+        keys.append(PostMortemDirective.external_account_id == external_account_id)
+    if email:
+        keys.append(PostMortemDirective.email == email.strip().lower())
+    if birth_date:
+        keys.append(PostMortemDirective.birth_date == birth_date)
+    if not keys:
+        return None
     candidates = db.session.scalars(sa.select(PostMortemDirective).where(
-        PostMortemDirective.status == DirectiveStatus.ACTIVE)).all()
+        PostMortemDirective.status == DirectiveStatus.ACTIVE, sa.or_(*keys)).order_by(PostMortemDirective.id)).all()
     for d in candidates:
         if external_account_id and d.external_account_id and d.external_account_id == external_account_id:
             return d
