@@ -1,0 +1,179 @@
+"""Peak memory of a gunicorn web worker under load (target <= 200 MB): VmHWM read from /proc/<pid>/status.
+
+    .venv/bin/python bench/worker_memory.py            # 4 workers, 60 s of mixed load, 8 connections
+
+dsar is served with production settings (PostgreSQL, Redis, SMTP) on a database of its own. Requests are
+created first through the API; then wrk sends a mix for the measured time: 40 % submissions, 20 % reads,
+20 % answers that render a six-page access letter to PDF in the request (WeasyPrint: the heaviest thing a
+web worker does), 20 % public pages. Every worker's resident set (VmRSS) and high-water mark (VmHWM) are
+sampled four times a second; the figure is the highest VmHWM of any worker.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as h  # noqa: E402
+
+LUA = r"""
+local thread_no = 0
+function setup(thread)
+  thread_no = thread_no + 1
+  thread:set("tid", thread_no)
+end
+function init(args)
+  submit_key = args[1]
+  staff_key = args[2]
+  nthreads = tonumber(args[3])
+  run = args[4]
+  refs = {}
+  for line in io.lines(args[5]) do refs[#refs + 1] = line end
+  i = 0
+  next_ref = tid
+end
+local function json_post(path, key, body)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
+end
+request = function()
+  i = i + 1
+  local k = i % 10
+  if k < 4 then
+    local body = string.format('{"type":"access","channel":"account","language":"fr",' ..
+      '"identity":{"method":"account","verified":true},"client_reference":"%s-%d-%d",' ..
+      '"subject":{"kind":"professional","first_name":"Jeanne","last_name":"Memoire","email":"m%d.%d.%s@example.test"}}',
+      run, tid, i, tid, i, run)
+    return json_post("/api/v1/requests", submit_key, body)
+  elseif k < 6 then
+    local ref = refs[(i * 7 + tid) % #refs + 1]
+    return wrk.format("GET", "/api/v1/requests/" .. ref, {["Authorization"] = "Bearer " .. staff_key})
+  elseif k < 8 and next_ref <= #refs then
+    local ref = refs[next_ref]
+    next_ref = next_ref + nthreads
+    return json_post("/api/v1/requests/" .. ref .. "/actions", staff_key,
+      '{"action":"answer","outcome":"no_data","message":"Nous ne détenons aucune donnée vous concernant."}')
+  elseif k % 2 == 0 then
+    return wrk.format("GET", "/")
+  else
+    return wrk.format("GET", "/request/new")
+  end
+end
+"""
+
+
+def status_kib(pid: int) -> dict:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {key: int(re.search(rf"{key}:\s+(\d+) kB", text).group(1)) for key in ("VmRSS", "VmHWM")}
+
+
+class Sampler(threading.Thread):
+    def __init__(self, pids: list[int], every: float = 0.25):
+        super().__init__(daemon=True)
+        self.pids, self.every = pids, every
+        self.peak_hwm = {pid: 0 for pid in pids}
+        self.peak_rss = {pid: 0 for pid in pids}
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            for pid in self.pids:
+                try:
+                    s = status_kib(pid)
+                except OSError:
+                    continue
+                self.peak_hwm[pid] = max(self.peak_hwm[pid], s["VmHWM"])
+                self.peak_rss[pid] = max(self.peak_rss[pid], s["VmRSS"])
+            time.sleep(self.every)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=1200, help="requests created before the load, to answer")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    info = h.print_header("peak memory of a web worker under load")
+    info["load_at_start"] = h.wait_until_quiet(skip=args.no_wait)
+    print(f"   load average at start: {info['load_at_start']:.2f}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="dsar-bench-memory-"))
+    with h.temp_database("dsar_bench_memory") as url, h.PrivateRedis() as redis:
+        h.migrate(url)
+        submit_key = h.make_api_key(url, ["submit"], name="application")
+        staff_key = h.make_api_key(url, ["staff"], name="automation")
+        env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
+        port = h.free_port()
+        proc = h.gunicorn("wsgi:app", env, workers=args.workers, port=port, log=work / "gunicorn.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            h.wait_http(f"{base}/health", timeout=60)
+            time.sleep(1)
+            workers = h.children(proc.pid)
+            booted = {pid: status_kib(pid) for pid in workers}
+            print(f"   {len(workers)} workers booted: RSS " +
+                  ", ".join(f"{s['VmRSS'] / 1024:.0f} MB" for s in booted.values()), flush=True)
+            sampler = Sampler(workers)
+            sampler.start()
+            run = f"mem{time.time_ns()}"
+            auth = {"Authorization": f"Bearer {submit_key}"}
+            import urllib.request
+
+            def create(i: int) -> str:
+                body = h.account_submission(i, run)
+                body["subject"]["kind"] = "professional"
+                data = json.dumps(body).encode()
+                req = urllib.request.Request(f"{base}/api/v1/requests", data=data, method="POST",
+                                             headers={**auth, "Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=60) as response:
+                    return json.loads(response.read())["reference"]
+
+            with ThreadPoolExecutor(args.connections) as pool:
+                refs = list(pool.map(create, range(args.requests)))
+            (work / "refs.txt").write_text("\n".join(refs) + "\n")
+            (work / "mix.lua").write_text(LUA)
+            print(f"   {len(refs)} requests created; mixed load for {args.seconds} s", flush=True)
+            result = h.run_wrk(f"{base}/", seconds=args.seconds, connections=args.connections, threads=args.threads,
+                               script=work / "mix.lua",
+                               args=[submit_key, staff_key, str(args.threads), run, str(work / "refs.txt")])
+            time.sleep(1)
+            sampler.stop_event.set()
+            sampler.join()
+            final = {pid: status_kib(pid) for pid in workers if Path(f"/proc/{pid}").exists()}
+            import sqlalchemy as sa
+
+            eng = sa.create_engine(url)
+            with eng.connect() as c:
+                letters = c.execute(sa.text("SELECT count(*) FROM events WHERE action = 'letter_produced'")).scalar()
+            eng.dispose()
+        finally:
+            h.stop(proc)
+    peak = max(sampler.peak_hwm.values())
+    print(f"   load: {result['requests']} requests, {result['rps']:.1f} req/s, non-2xx {result['non_2xx']}, "
+          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; {letters} letters rendered", flush=True)
+    for pid in workers:
+        print(f"   worker {pid}: booted {booted[pid]['VmRSS'] / 1024:.0f} MB, peak VmHWM "
+              f"{sampler.peak_hwm[pid] / 1024:.0f} MB, after the load {final.get(pid, {}).get('VmRSS', 0) / 1024:.0f} MB")
+    print(f"== result: peak VmHWM of a worker {peak / 1024:.0f} MB (target <= 200 MB: "
+          f"{'met' if peak / 1024 <= 200 else 'MISSED'}); load average now {h.load_average():.2f}")
+    if args.json:
+        result.pop("raw", None)
+        args.json.write_text(json.dumps({
+            "machine": info, "load": result, "letters": letters,
+            "workers": {pid: {"booted_kib": booted[pid], "peak_hwm_kib": sampler.peak_hwm[pid],
+                              "final_kib": final.get(pid)} for pid in workers}, "peak_hwm_mib": peak / 1024}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
