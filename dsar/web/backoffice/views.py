@@ -212,7 +212,50 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value],
         **_labels(),
     )
+    ctx["pdf_pages"] = _pdf_pages(ctx["identity_documents"])
     return render_template("backoffice/request.html", **ctx), status
+
+
+def _pdf_pages(documents) -> dict[int, int]:
+    """How many pages of each PDF identity document the page shows as pictures."""
+    from ...services.documents import read_document
+    from ...services.previews import MAX_PREVIEW_PAGES, page_count
+
+    pages = {}
+    for d in documents:
+        if d.mime == "application/pdf":
+            try:
+                pages[d.id] = min(page_count(read_document(d)), MAX_PREVIEW_PAGES)
+            except Exception:  # noqa: BLE001 - a file that cannot be drawn still has its "open" link
+                pages[d.id] = 0
+    return pages
+
+
+@bp.get("/requests/<reference>/documents/<int:document_id>/pages/<int:page>.png")
+@staff_required()
+def document_page_GET(reference: str, document_id: int, page: int):
+    """One page of a PDF identity document, drawn on the server as a PNG; every view is an audit event."""
+    from ...services.documents import read_document
+    from ...services.previews import render_page
+
+    req = _load(reference)
+    doc = db.session.get(Document, document_id)
+    if doc is None or doc.request_id != req.id or doc.mime != "application/pdf" or not doc.storage_name:
+        abort(404)
+    try:
+        png = render_page(read_document(doc), page)
+    except IndexError:
+        abort(404)
+    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
+                 details={"document_id": doc.id, "kind": doc.kind, "page": page})
+    db.session.commit()
+    response = make_response(png)
+    response.headers["Content-Type"] = "image/png"
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
 
 
 @bp.get("/requests/<reference>")
