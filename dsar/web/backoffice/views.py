@@ -213,6 +213,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         **_labels(),
     )
     ctx["pdf_pages"] = _pdf_pages(ctx["identity_documents"])
+    ctx["can_act"] = current_user.role != StaffRole.AUDITOR
     return render_template("backoffice/request.html", **ctx), status
 
 
@@ -487,3 +488,43 @@ def paris_datetime(instant) -> str:
     from ...deadlines import PARIS
 
     return instant.astimezone(PARIS).strftime("%Y-%m-%d %H:%M") if instant else "—"
+
+
+# --- professionals' task links (policy art. 8.2) -----------------------------------------------------------
+
+
+def _task_of(req: DataRequest, task_id: int):
+    from ...models import ProfessionalTask
+
+    task = db.session.get(ProfessionalTask, task_id)
+    if task is None or task.request_id != req.id:
+        abort(404)
+    return task
+
+
+@bp.post("/requests/<reference>/tasks/<int:task_id>/resend")
+@staff_required("admin", "dpo", "agent")
+def task_resend_POST(reference: str, task_id: int):
+    """A new link for the professional (the old one stops working)."""
+    from ...services import routing
+
+    req = _load(reference)
+    lifecycle.check_version(req, request.form.get("version", type=int))
+    routing.resend_task_link(_task_of(req, task_id), staff_actor())
+    db.session.commit()
+    flash(_("A new link was sent to the professional; the previous one no longer works."), "info")
+    return redirect(url_for("backoffice.request_GET", reference=reference))
+
+
+@bp.post("/requests/<reference>/tasks/<int:task_id>/revoke")
+@staff_required("admin", "dpo", "agent")
+def task_revoke_POST(reference: str, task_id: int):
+    """Withdraw the task: its link stops working and the request comes back to staff."""
+    from ...services import routing
+
+    req = _load(reference)
+    lifecycle.check_version(req, request.form.get("version", type=int))
+    routing.revoke_task(_task_of(req, task_id), staff_actor())
+    db.session.commit()
+    flash(_("The task was withdrawn; the request is back with the privacy team."), "info")
+    return redirect(url_for("backoffice.request_GET", reference=reference))
