@@ -28,7 +28,9 @@ DB_KIND = os.environ.get("DSAR_TEST_DB", "sqlite")
 REQUIRE = os.environ.get("DSAR_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("DSAR_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("DSAR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_DB = int(os.environ.get("DSAR_TEST_REDIS_DB", "15"))
+# Each pytest-xdist worker takes its own Redis database number (15, 14, …), emptied before and after each test.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+REDIS_DB = int(os.environ.get("DSAR_TEST_REDIS_DB", "15")) - _WORKER
 ARTIFACTS = ROOT / "test-artifacts"
 
 

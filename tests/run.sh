@@ -26,12 +26,15 @@ except Exception as e:
 PY
 
 status=0
+# Two workers: the machine this was written for has two cores. DSAR_TEST_WORKERS=0 runs in one process.
+WORKERS=${DSAR_TEST_WORKERS:-2}
+PAR=(); [[ $WORKERS != 0 ]] && PAR=(-n "$WORKERS" --dist loadfile)
 echo "== pass 1: SQLite, jobs in-process =="
-DSAR_TEST_DB=sqlite $BIN/pytest -q -m "not browser and not slow" -p no:cacheprovider "$@" || status=1
+DSAR_TEST_DB=sqlite $BIN/pytest -q -m "not browser and not slow" -p no:cacheprovider "${PAR[@]}" "$@" || status=1
 
 if [[ $pg_ok == 1 && $redis_ok == 1 ]]; then
   echo "== pass 2: PostgreSQL, RQ on Redis, Chromium =="
-  DSAR_TEST_DB=postgresql $BIN/pytest -q -p no:cacheprovider "$@" || status=1
+  DSAR_TEST_DB=postgresql $BIN/pytest -q -p no:cacheprovider "${PAR[@]}" "$@" || status=1
   echo "services used: SQLite, PostgreSQL ($PG_URL), Redis ($REDIS_URL_BASE)"
 elif [[ $REQUIRE == 1 ]]; then
   echo "FAILED: DSAR_REQUIRE_SERVICES=1 and PostgreSQL or Redis is not reachable (postgresql=$pg_ok redis=$redis_ok)"
