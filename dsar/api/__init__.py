@@ -46,8 +46,8 @@ ISO 8601 in UTC.
 class DsarApi(Api):
     """flask-smorest, with dsar's error shape and without an app-wide error handler.
 
-    The app's handlers (dsar/web/common.py) serve HTML pages their error pages;
-    the API's blueprints carry their own JSON handlers.
+    The app-wide handlers (dsar/web/common.py) give pages their HTML error pages
+    and stay in place; the API's blueprints carry their own JSON handlers.
     """
 
     ERROR_SCHEMA = ErrorSchema

@@ -342,13 +342,9 @@ def opengdpr_requests_POST(data: dict):
     raw = request.get_data(cache=True)
     digest = hashlib.sha256(json.dumps(request.get_json(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     request_id = data["subject_request_id"]
-    existing = db.session.scalar(sa.select(ApiSubmission).where(
-        ApiSubmission.protocol == service.PROTOCOL, ApiSubmission.client_reference == request_id))
+    existing = _existing(request_id)
     if existing is not None:
-        if existing.api_key_id != key.id or existing.body_sha256 != digest:
-            raise InvalidInput(N_("This subject_request_id was already used for another request."),
-                               code="duplicate", field="subject_request_id")
-        return signed(_created_body(existing, raw), 201)
+        return _replayed(existing, key, digest, raw)
     callbacks = data.get("status_callback_urls") or []
     _check_callbacks(callbacks)
     email, account = _email_and_account(data["subject_identities"])
@@ -374,8 +370,29 @@ def opengdpr_requests_POST(data: dict):
     submission.api_key = key
     submission.reported_status = service.request_status(req)
     db.session.add(submission)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        # The same subject_request_id committed meanwhile by a concurrent retry: answer as for a retry.
+        db.session.rollback()
+        existing = _existing(request_id)
+        if existing is None:
+            raise
+        return _replayed(existing, key, digest, raw)
     return signed(_created_body(submission, raw), 201)
+
+
+def _existing(request_id: str) -> ApiSubmission | None:
+    return db.session.scalar(sa.select(ApiSubmission).where(
+        ApiSubmission.protocol == service.PROTOCOL, ApiSubmission.client_reference == request_id))
+
+
+def _replayed(existing: ApiSubmission, key, digest: str, raw: bytes) -> Response:
+    """The same body from the same key is a retry (same answer); anything else reusing the id is refused."""
+    if existing.api_key_id != key.id or existing.body_sha256 != digest:
+        raise InvalidInput(N_("This subject_request_id was already used for another request."),
+                           code="duplicate", field="subject_request_id")
+    return signed(_created_body(existing, raw), 201)
 
 
 def _check_callbacks(urls: list[str]) -> None:
