@@ -49,6 +49,12 @@ def _dev_secret(instance_path: Path, filename: str, factory) -> str:
     return value
 
 
+def _key_list(value) -> list[str]:
+    """Fernet keys given as "k1,k2" (environment) or as a list (overrides); the first one encrypts."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [k.strip() for k in items if k and k.strip()]
+
+
 def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment and ``overrides``."""
     overrides = dict(overrides or {})
@@ -77,11 +83,7 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "TESTING": env == "test",
         "SECRET_KEY": secret("SECRET_KEY", "secret_key", lambda: secrets.token_hex(32)),
         # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
-        "DSAR_FILE_KEYS": [
-            k.strip()
-            for k in secret("DSAR_FILE_KEYS", "file_keys", lambda: Fernet.generate_key().decode()).split(",")
-            if k.strip()
-        ],
+        "DSAR_FILE_KEYS": _key_list(secret("DSAR_FILE_KEYS", "file_keys", lambda: Fernet.generate_key().decode())),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_db,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
@@ -131,6 +133,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
     }
+    if "DSAR_FILE_KEYS" in overrides:
+        overrides["DSAR_FILE_KEYS"] = _key_list(overrides["DSAR_FILE_KEYS"])
     settings.update(overrides)
     if env == "production":
         if not settings["PUBLIC_BASE_URL"]:

@@ -71,3 +71,10 @@ def test_a_broken_policy_file_stops_start_up(tmp_path):
     bad.write_text("controller: {}\n")
     with pytest.raises(ConfigError, match="policy file is not valid"):
         create_app({"DSAR_ENV": "test", "INSTANCE_PATH": str(tmp_path), "DSAR_POLICY": str(bad)})
+
+
+def test_file_keys_may_be_given_as_a_string_or_a_list(tmp_path):
+    a, b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    as_text = load_settings(tmp_path, {"DSAR_ENV": "test", "DSAR_FILE_KEYS": f"{a}, {b}"})
+    as_list = load_settings(tmp_path, {"DSAR_ENV": "test", "DSAR_FILE_KEYS": [a, b]})
+    assert as_text["DSAR_FILE_KEYS"] == as_list["DSAR_FILE_KEYS"] == [a, b]
