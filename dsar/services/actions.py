@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from .. import lifecycle
 from ..actors import Actor
 from ..deadlines import legal_day
-from ..errors import InvalidInput, N_, NotFound
+from ..errors import IllegalTransition, InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
 from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus
@@ -135,6 +135,22 @@ def refuse(req: DataRequest, actor: Actor, *, reasons: str, expected_version: in
 
 
 def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None):
+    """Close an answered request, once the policy's "required before closed" steps are done.
+
+    GDPR art. 19: each recipient has been told of the rectification, erasure or restriction (or the
+    task closed as impossible, with a reason); consent withdrawn for health data: the account's
+    deactivation confirmed (policy art. 8.2).
+    """
+    from . import fulfilment
+
+    lifecycle.check_version(req, expected_version)
+    pending = fulfilment.pending_obligations(req)
+    if pending and req.outcome in ("granted", "partly_granted"):
+        raise IllegalTransition(
+            N_("This request cannot be closed yet: %(count)s follow-up task(s) are still open "
+               "(recipients to notify, account deactivation to confirm)."),
+            code="obligations_pending", count=len(pending),
+        )
     return lifecycle.close(req, actor, expected_version=expected_version)
 
 
