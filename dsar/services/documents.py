@@ -34,6 +34,11 @@ IDENTITY_KINDS = (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
 
 _WRITTEN_KEY = "dsar_files_written"
 
+
+def remember_written(storage_name: str) -> None:
+    """A file written in this transaction: deleted from the store if the transaction rolls back."""
+    db.session().info.setdefault(_WRITTEN_KEY, []).append(storage_name)
+
 # The user-facing sentence for each refusal code of dsar.files, as message ids for Babel.
 REJECTION_MESSAGES = {
     "empty": N_("The file is empty."),
@@ -111,7 +116,7 @@ def store_document(
     if inspected.sha256 in refuse_hashes:
         raise DocumentRejected("duplicate")
     storage_name = file_store().put(data)
-    db.session().info.setdefault(_WRITTEN_KEY, []).append(storage_name)
+    remember_written(storage_name)
     now = utcnow()
     doc = Document(
         kind=str(kind),

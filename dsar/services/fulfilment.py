@@ -365,13 +365,6 @@ def _file_store():
     return file_store()
 
 
-def _remember_written(storage_name: str) -> None:
-    # The same list services/documents.py keeps: a file written in a transaction that rolls back is deleted.
-    from . import documents
-
-    db.session().info.setdefault(documents._WRITTEN_KEY, []).append(storage_name)
-
-
 def _store_generated(req: DataRequest, kind: str, data: bytes, name: str, actor: Actor, *,
                      mime: str | None = None, check_as_upload: bool = False) -> Document:
     """Store bytes the service produced. A PDF is first checked like an upload: what we send passes our own bar."""
@@ -383,7 +376,9 @@ def _store_generated(req: DataRequest, kind: str, data: bytes, name: str, actor:
             raise RuntimeError(f"a generated file fails the upload checks: {exc.code}") from exc
         mime = inspected.mime
     storage_name = _file_store().put(data)
-    _remember_written(storage_name)
+    from .documents import remember_written
+
+    remember_written(storage_name)
     doc = Document(
         kind=str(kind),
         storage_name=storage_name,
