@@ -311,6 +311,53 @@ def run_jobs(app):
     return run
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of our own (no persistence, like a restarted container), that a test stops and starts."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is needed: apt-get install redis-server"
+    port = free_port()
+
+    def start():
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from redis import Redis
+
+        for _ in range(200):
+            try:
+                Redis(port=port, socket_connect_timeout=0.2).ping()
+                return proc
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    state = {"proc": start()}
+
+    class Handle:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def stop(self):
+            state["proc"].kill()   # abrupt, as a crash: what was queued is lost with it
+            state["proc"].wait(5)
+
+        def start(self):
+            state["proc"] = start()
+
+    yield Handle()
+    if state["proc"].poll() is None:
+        state["proc"].kill()
+        state["proc"].wait(5)
+
+
 @pytest.fixture
 def artifacts():
     path = ARTIFACTS / "screenshots"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -75,44 +74,6 @@ def _every_request_is_whole() -> int:
 
 
 # --- Redis stopped during submissions ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of our own (no persistence, like a restarted container), that the test stops and starts."""
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is needed: apt-get install redis-server"
-    port = _free_port()
-
-    def start():
-        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        from redis import Redis
-
-        for _ in range(200):
-            try:
-                Redis(port=port, socket_connect_timeout=0.2).ping()
-                return proc
-            except Exception:  # noqa: BLE001 - not listening yet
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    state = {"proc": start()}
-
-    class Handle:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        def stop(self):
-            state["proc"].kill()   # abrupt, as a crash: the queued jobs are lost with it
-            state["proc"].wait(5)
-
-        def start(self):
-            state["proc"] = start()
-
-    yield Handle()
-    if state["proc"].poll() is None:
-        state["proc"].kill()
-        state["proc"].wait(5)
 
 
 def test_redis_stopped_during_submissions_loses_nothing_and_sends_each_email_once(make_app, mailbox, private_redis):

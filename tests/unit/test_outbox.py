@@ -1,7 +1,5 @@
 """The transactional outbox: written with the change, sent after the commit, never twice."""
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
@@ -100,46 +98,6 @@ def test_a_subject_never_spans_lines(app):
 
 
 # --- a real Redis outage ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of our own, that the test may stop and start."""
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is needed for the outage test"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    def start():
-        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        from redis import Redis
-
-        for _ in range(100):
-            try:
-                Redis(port=port, socket_connect_timeout=0.2).ping()
-                return proc
-            except Exception:  # noqa: BLE001
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    state = {"proc": start()}
-
-    class Handle:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        def stop(self):
-            state["proc"].terminate()
-            state["proc"].wait(5)
-
-        def start(self):
-            state["proc"] = start()
-
-    yield Handle()
-    if state["proc"].poll() is None:
-        state["proc"].terminate()
-        state["proc"].wait(5)
 
 
 @pytest.mark.redis
