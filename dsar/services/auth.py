@@ -17,7 +17,6 @@ import hmac
 import io
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp

@@ -35,7 +35,7 @@ from backoffice_support import add_identity_document, signed_in_client, staff_wi
 from dsar.actors import Actor
 from dsar.extensions import db
 from dsar.models import DataRequest, Document, Event, OutboxMessage, utcnow
-from dsar.models.enums import DocumentKind, Status
+from dsar.models.enums import Status
 from dsar.services import fulfilment, intake, notifications, routing
 from dsar.tokens import status_token
 from factories import PASSWORD, make_professional, make_request

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from backoffice_support import add_identity_document, png_bytes, signed_in_client
 from dsar.extensions import db
-from dsar.models import DataRequest, Document, Event
+from dsar.models import DataRequest, Event
 from dsar.models.enums import DocumentKind, Status
 from factories import make_request
 

@@ -12,7 +12,7 @@ from dsar.deadlines import legal_day
 from dsar.errors import IllegalTransition, InvalidInput, PermissionDenied
 from dsar.extensions import db
 from dsar.jobs.schedule import PERIODIC
-from dsar.models import DataRequest, Document, Event, OutboxMessage, utcnow
+from dsar.models import DataRequest, Event, OutboxMessage, utcnow
 from dsar.models.enums import ActorType, Status
 from dsar.services import actions, documents, intake
 from dsar.tokens import TokenError, TokenExpired, make_token, status_token

@@ -10,8 +10,8 @@ from dsar.actors import Actor
 from dsar.errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
 from dsar.extensions import db
 from dsar.models import DataRequest, Event
-from dsar.models.enums import ActorType, Status
-from factories import make_professional, make_request, make_staff
+from dsar.models.enums import Status
+from factories import make_request, make_staff
 
 
 @pytest.fixture

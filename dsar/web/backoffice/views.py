@@ -12,8 +12,8 @@ from ... import audit, lifecycle
 from ...deadlines import can_extend, legal_day
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ...extensions import db
-from ...models import DataRequest, Document, Event, Professional, utcnow
-from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, RequestType, ReviewStatus, StaffRole,
+from ...models import DataRequest, Document, Event, utcnow
+from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, RequestType, StaffRole,
                              Status, SubjectKind)
 from ...policy import evaluate_rights, localized
 from ...services import actions
