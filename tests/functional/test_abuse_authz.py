@@ -144,6 +144,10 @@ EXPECTED: dict[str, dict] = {
     "backoffice.search_POST": staff_only(ALL_STAFF, 302, "POST"),
     "backoffice.request_GET": staff_only(ALL_STAFF, 200, "GET"),
     "backoffice.document_GET": staff_only(ALL_STAFF, 200, "GET"),
+    "backoffice.document_page_GET": staff_only(ALL_STAFF, PASSES, "GET"),   # the pages of a PDF document, as pictures
+    # A professional's task link, re-sent or withdrawn by staff (no task 999999: a 404 after the check).
+    "backoffice.task_resend_POST": staff_only(WRITERS, PASSES, "POST"),
+    "backoffice.task_revoke_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.fulfilment_GET": staff_only(ALL_STAFF, 200, "GET"),
     "backoffice.action_POST": staff_only(WRITERS, 400, "POST"),          # the form's version is missing
     "backoffice.intake_GET": staff_only(WRITERS, 200, "GET"),
@@ -282,7 +286,7 @@ def world(app_with_opendsr, mailbox):
             "message_id": failed.id, "subject_request_id": submission.client_reference, "form": "note",
             "filename": "style.css",
             # Recipient notifications and portable datasets do not exist on an access request: a 404 after the check.
-            "task_id": 999999, "dataset_id": 999999,
+            "task_id": 999999, "dataset_id": 999999, "page": 1,
         },
     }
 
