@@ -133,6 +133,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
     }
+    # Rate limits of the public pages and task links, e.g. DSAR_RATE_LIMIT_SUBMIT="3 per hour".
+    settings.update({k: v for k, v in os.environ.items() if k.startswith("DSAR_RATE_LIMIT_") and v})
     if "DSAR_FILE_KEYS" in overrides:
         overrides["DSAR_FILE_KEYS"] = _key_list(overrides["DSAR_FILE_KEYS"])
     settings.update(overrides)

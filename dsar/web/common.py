@@ -20,6 +20,12 @@ CSP = (
 )
 
 
+def configured_limit(name: str, default: str):
+    """A Flask-Limiter limit the operator may override: config or environment DSAR_RATE_LIMIT_<NAME>."""
+    key = f"DSAR_RATE_LIMIT_{name.upper()}"
+    return lambda: current_app.config.get(key, default)
+
+
 def client_ip() -> str | None:
     """The client's address as seen by the WSGI server (put ProxyFix in front when behind a proxy)."""
     return request.remote_addr

@@ -19,7 +19,7 @@ from ...extensions import db, limiter
 from ...models import Document
 from ...services import fulfilment
 from ...tokens import TokenError
-from ..common import client_ip, user_agent
+from ..common import client_ip, configured_limit, user_agent
 from . import bp
 
 SESSION_KEY = "dsar_unlocked"
@@ -30,7 +30,7 @@ _STATUS_PATH = re.compile(r"/status/([^/?#\s]+)")
 
 
 def _limit(name: str):
-    return lambda: current_app.config.get(f"DSAR_RATE_LIMIT_{name.upper()}", RATE_LIMITS[name])
+    return configured_limit(name, RATE_LIMITS[name])
 
 
 def _session_entry(req) -> str | None:

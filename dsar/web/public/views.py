@@ -21,7 +21,7 @@ from ...models.enums import ActorType, Status
 from ...policy import localized
 from ...services import documents, intake
 from ...tokens import TokenError, TokenExpired, status_token
-from ..common import client_ip, translate_error, user_agent
+from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
 from .downloads import remember_status_unlocked
 from .content import (
@@ -43,7 +43,7 @@ STALE = N_("This request was changed by someone else while you were looking at i
 
 
 def _limit(name: str):
-    return lambda: current_app.config.get(f"DSAR_RATE_LIMIT_{name.upper()}", RATE_LIMITS[name])
+    return configured_limit(name, RATE_LIMITS[name])
 
 
 def _policy():

@@ -23,7 +23,7 @@ from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
 from ...services import routing
 from ...tokens import TokenError
-from ..common import client_ip, translate_error, user_agent
+from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
 
 RATE_LIMITS = {
@@ -43,7 +43,7 @@ FIELD_ORDER = ("outcome", "message", "reasons", "files", "reason", "confirm", "c
 
 
 def _limit(name: str):
-    return lambda: current_app.config.get(f"DSAR_RATE_LIMIT_TASK_{name.upper()}", RATE_LIMITS[name])
+    return configured_limit(f"task_{name}", RATE_LIMITS[name])
 
 
 def _policy():
