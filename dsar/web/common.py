@@ -6,6 +6,7 @@ import logging
 from flask import Flask, Request, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -181,6 +182,21 @@ def init_common(app: Flask) -> None:
         response = make_response(error_response(err.code or 500, code, message))
         if err.code == 405 and getattr(err, "valid_methods", None):
             response.headers["Allow"] = ", ".join(err.valid_methods)   # RFC 9110 §15.5.6
+        return response
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.DisconnectionError)
+    def database_unavailable(err):
+        # The database went away (restart, failover): the transaction rolled back whole, so nothing was
+        # saved; say so with a 503 that clients may retry, rather than a 500.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, type(err).__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is already gone
+            pass
+        response = make_response(error_response(503, "unavailable", gettext(N_(
+            "The service is briefly unavailable. Nothing was saved; please try again in a moment."))))
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)

@@ -60,3 +60,12 @@ def test_the_dev_mail_page_exists_only_with_file_mail_outside_production(make_ap
     assert dev.test_client().get("/dev/mail").status_code == 200
     smtp = make_app()
     assert smtp.test_client().get("/dev/mail").status_code == 404
+
+
+def test_a_database_outage_is_a_503_that_says_nothing_was_saved(make_app):
+    app = make_app(SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:1/none")
+    res = app.test_client().get("/api/v1/requests", headers={"Authorization": "Bearer dsar_0123456789ab_" + "x" * 43})
+    assert res.status_code == 503
+    assert res.headers["Retry-After"] == "5"
+    body = res.get_json()
+    assert body["error"] == "unavailable" and "Rien n'a été enregistré" in body["message"]
