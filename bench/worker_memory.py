@@ -5,7 +5,7 @@
 dsar is served with production settings (PostgreSQL, Redis, SMTP) on a database of its own. Requests are
 created first through the API; then wrk sends a mix for the measured time: 40 % submissions, 20 % reads,
 20 % answers that render a six-page access letter to PDF in the request (WeasyPrint: the heaviest thing a
-web worker does), 20 % public pages. Every worker's resident set (VmRSS) and high-water mark (VmHWM) are
+web worker does; ``--no-letters`` reads instead), 20 % public pages. Every worker's resident set (VmRSS) and high-water mark (VmHWM) are
 sampled four times a second; the figure is the highest VmHWM of any worker.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ function init(args)
   run = args[4]
   refs = {}
   for line in io.lines(args[5]) do refs[#refs + 1] = line end
+  letters = args[6] == "1"
   i = 0
   next_ref = tid
 end
@@ -54,6 +55,9 @@ request = function()
   elseif k < 6 then
     local ref = refs[(i * 7 + tid) % #refs + 1]
     return wrk.format("GET", "/api/v1/requests/" .. ref, {["Authorization"] = "Bearer " .. staff_key})
+  elseif k < 8 and not letters then
+    local ref = refs[(i * 13 + tid) % #refs + 1]
+    return wrk.format("GET", "/api/v1/requests/" .. ref, {["Authorization"] = "Bearer " .. staff_key})
   elseif k < 8 and next_ref <= #refs then
     local ref = refs[next_ref]
     next_ref = next_ref + nthreads
@@ -69,27 +73,33 @@ end
 
 
 def status_kib(pid: int) -> dict:
+    """VmRSS and VmHWM of a process; OSError when it is gone (a zombie has neither)."""
     text = Path(f"/proc/{pid}/status").read_text()
-    return {key: int(re.search(rf"{key}:\s+(\d+) kB", text).group(1)) for key in ("VmRSS", "VmHWM")}
+    found = {key: re.search(rf"{key}:\s+(\d+) kB", text) for key in ("VmRSS", "VmHWM")}
+    if not all(found.values()):
+        raise ProcessLookupError(pid)
+    return {key: int(m.group(1)) for key, m in found.items()}
 
 
 class Sampler(threading.Thread):
-    def __init__(self, pids: list[int], every: float = 0.25):
+    """Samples every worker of the gunicorn master, new ones included (a worker recycled by --max-requests)."""
+
+    def __init__(self, master: int, every: float = 0.25):
         super().__init__(daemon=True)
-        self.pids, self.every = pids, every
-        self.peak_hwm = {pid: 0 for pid in pids}
-        self.peak_rss = {pid: 0 for pid in pids}
+        self.master, self.every = master, every
+        self.peak_hwm: dict[int, int] = {}
+        self.peak_rss: dict[int, int] = {}
         self.stop_event = threading.Event()
 
     def run(self):
         while not self.stop_event.is_set():
-            for pid in self.pids:
+            for pid in h.children(self.master):
                 try:
                     s = status_kib(pid)
                 except OSError:
                     continue
-                self.peak_hwm[pid] = max(self.peak_hwm[pid], s["VmHWM"])
-                self.peak_rss[pid] = max(self.peak_rss[pid], s["VmRSS"])
+                self.peak_hwm[pid] = max(self.peak_hwm.get(pid, 0), s["VmHWM"])
+                self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), s["VmRSS"])
             time.sleep(self.every)
 
 
@@ -100,6 +110,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--requests", type=int, default=1200, help="requests created before the load, to answer")
+    parser.add_argument("--no-letters", action="store_true",
+                        help="answer nothing (no PDF rendered in the web workers): what the letters cost")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for gunicorn, e.g. MALLOC_ARENA_MAX=2")
+    parser.add_argument("--gunicorn-arg", action="append", default=[], metavar="ARG",
+                        help="extra gunicorn argument, e.g. --gunicorn-arg=--max-requests=500")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -113,8 +129,10 @@ def main() -> int:
         submit_key = h.make_api_key(url, ["submit"], name="application")
         staff_key = h.make_api_key(url, ["staff"], name="automation")
         env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
+        env.update(dict(item.split("=", 1) for item in args.env))
         port = h.free_port()
-        proc = h.gunicorn("wsgi:app", env, workers=args.workers, port=port, log=work / "gunicorn.log")
+        proc = h.gunicorn("wsgi:app", env, workers=args.workers, port=port, log=work / "gunicorn.log",
+                          extra=args.gunicorn_arg)
         base = f"http://127.0.0.1:{port}"
         try:
             h.wait_http(f"{base}/health", timeout=60)
@@ -122,8 +140,9 @@ def main() -> int:
             workers = h.children(proc.pid)
             booted = {pid: status_kib(pid) for pid in workers}
             print(f"   {len(workers)} workers booted: RSS " +
-                  ", ".join(f"{s['VmRSS'] / 1024:.0f} MB" for s in booted.values()), flush=True)
-            sampler = Sampler(workers)
+                  ", ".join(f"{s['VmRSS'] / 1024:.0f} MB" for s in booted.values()) + "; VmHWM already " +
+                  ", ".join(f"{s['VmHWM'] / 1024:.0f} MB" for s in booted.values()), flush=True)
+            sampler = Sampler(proc.pid)
             sampler.start()
             run = f"mem{time.time_ns()}"
             auth = {"Authorization": f"Bearer {submit_key}"}
@@ -145,11 +164,17 @@ def main() -> int:
             print(f"   {len(refs)} requests created; mixed load for {args.seconds} s", flush=True)
             result = h.run_wrk(f"{base}/", seconds=args.seconds, connections=args.connections, threads=args.threads,
                                script=work / "mix.lua",
-                               args=[submit_key, staff_key, str(args.threads), run, str(work / "refs.txt")])
+                               args=[submit_key, staff_key, str(args.threads), run, str(work / "refs.txt"),
+                                     "0" if args.no_letters else "1"])
             time.sleep(1)
             sampler.stop_event.set()
             sampler.join()
-            final = {pid: status_kib(pid) for pid in workers if Path(f"/proc/{pid}").exists()}
+            final = {}
+            for pid in h.children(proc.pid):
+                try:
+                    final[pid] = status_kib(pid)
+                except OSError:
+                    pass
             import sqlalchemy as sa
 
             eng = sa.create_engine(url)
@@ -161,17 +186,20 @@ def main() -> int:
     peak = max(sampler.peak_hwm.values())
     print(f"   load: {result['requests']} requests, {result['rps']:.1f} req/s, non-2xx {result['non_2xx']}, "
           f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; {letters} letters rendered", flush=True)
-    for pid in workers:
-        print(f"   worker {pid}: booted {booted[pid]['VmRSS'] / 1024:.0f} MB, peak VmHWM "
-              f"{sampler.peak_hwm[pid] / 1024:.0f} MB, after the load {final.get(pid, {}).get('VmRSS', 0) / 1024:.0f} MB")
+    for pid in sorted(sampler.peak_hwm):
+        booted_mb = f"{booted[pid]['VmRSS'] / 1024:.0f} MB" if pid in booted else "later (a recycled worker)"
+        after = f"{final[pid]['VmRSS'] / 1024:.0f} MB" if pid in final else "gone"
+        print(f"   worker {pid}: booted {booted_mb}, peak VmHWM {sampler.peak_hwm[pid] / 1024:.0f} MB, after the load {after}")
     print(f"== result: peak VmHWM of a worker {peak / 1024:.0f} MB (target <= 200 MB: "
           f"{'met' if peak / 1024 <= 200 else 'MISSED'}); load average now {h.load_average():.2f}")
     if args.json:
         result.pop("raw", None)
         args.json.write_text(json.dumps({
             "machine": info, "load": result, "letters": letters,
-            "workers": {pid: {"booted_kib": booted[pid], "peak_hwm_kib": sampler.peak_hwm[pid],
-                              "final_kib": final.get(pid)} for pid in workers}, "peak_hwm_mib": peak / 1024}, indent=2))
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "workers": {pid: {"booted_kib": booted.get(pid), "peak_hwm_kib": sampler.peak_hwm[pid],
+                              "final_kib": final.get(pid)} for pid in sorted(sampler.peak_hwm)},
+            "peak_hwm_mib": peak / 1024}, indent=2))
     return 0
 
 
