@@ -502,18 +502,23 @@ def _task_of(req: DataRequest, task_id: int):
     return task
 
 
+def _on_task(reference: str, task_id: int, act, done_message: str):
+    req = _load(reference)
+    lifecycle.check_version(req, request.form.get("version", type=int))
+    act(_task_of(req, task_id), staff_actor())
+    db.session.commit()
+    flash(done_message, "info")
+    return redirect(url_for("backoffice.request_GET", reference=reference))
+
+
 @bp.post("/requests/<reference>/tasks/<int:task_id>/resend")
 @staff_required("admin", "dpo", "agent")
 def task_resend_POST(reference: str, task_id: int):
     """A new link for the professional (the old one stops working)."""
     from ...services import routing
 
-    req = _load(reference)
-    lifecycle.check_version(req, request.form.get("version", type=int))
-    routing.resend_task_link(_task_of(req, task_id), staff_actor())
-    db.session.commit()
-    flash(_("A new link was sent to the professional; the previous one no longer works."), "info")
-    return redirect(url_for("backoffice.request_GET", reference=reference))
+    return _on_task(reference, task_id, routing.resend_task_link,
+                    _("A new link was sent to the professional; the previous one no longer works."))
 
 
 @bp.post("/requests/<reference>/tasks/<int:task_id>/revoke")
@@ -522,9 +527,5 @@ def task_revoke_POST(reference: str, task_id: int):
     """Withdraw the task: its link stops working and the request comes back to staff."""
     from ...services import routing
 
-    req = _load(reference)
-    lifecycle.check_version(req, request.form.get("version", type=int))
-    routing.revoke_task(_task_of(req, task_id), staff_actor())
-    db.session.commit()
-    flash(_("The task was withdrawn; the request is back with the privacy team."), "info")
-    return redirect(url_for("backoffice.request_GET", reference=reference))
+    return _on_task(reference, task_id, routing.revoke_task,
+                    _("The task was withdrawn; the request is back with the privacy team."))
