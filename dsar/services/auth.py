@@ -223,6 +223,17 @@ def complete_login(staff: Staff, *, ip: str | None = None, user_agent: str | Non
     audit.record(_staff_actor(staff, ip, user_agent), "login", stream=staff_stream(staff), details={"staff_id": staff.id})
 
 
+def end_sessions(staff: Staff, *, ip: str | None = None, user_agent: str | None = None) -> None:
+    """Sign-out: every session cookie issued to this account stops working, server-side.
+
+    The session is a signed cookie: clearing it in the browser does nothing to a copy taken earlier
+    (a shared computer, a proxy, malware). The user loader accepts a cookie only while its epoch is the
+    account's current one (web.common._load_staff), so moving the epoch ends every copy, on every device.
+    """
+    staff.session_epoch = (staff.session_epoch or 0) + 1
+    audit.record(_staff_actor(staff, ip, user_agent), "logout", stream=staff_stream(staff), details={"staff_id": staff.id})
+
+
 def session_expired(last_seen: float | None, lifetime_seconds: int, now: float | None = None) -> bool:
     """True when the session was idle longer than its lifetime (PERMANENT_SESSION_LIFETIME)."""
     if last_seen is None:

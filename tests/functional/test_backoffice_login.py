@@ -99,6 +99,27 @@ def test_a_reset_by_an_admin_ends_the_session_and_mails_a_single_use_link(app, m
     assert r.headers["Location"].endswith("/backoffice/login/enrol")
 
 
+def test_a_session_cookie_copied_before_logout_no_longer_works_after_it(app):
+    """Issue 12 item 4: sign-out ends the session on the server, not only in the browser that signed out."""
+    staff, _ = staff_with_totp("agent")
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, staff)
+    name = app.config["SESSION_COOKIE_NAME"]
+    copied = client.get_cookie(name, domain="localhost").value
+    thief = app.test_client()
+    thief.set_cookie(name, copied, domain="localhost")
+    assert thief.get("/backoffice/").status_code == 200          # the copy works while the session lives
+    assert client.post("/backoffice/logout").status_code == 302
+    r = thief.get("/backoffice/")
+    assert r.status_code == 302 and "/backoffice/login" in r.headers["Location"]
+    assert thief.post("/backoffice/logout").status_code == 302     # nothing to end any more
+    actions = [e.action for e in db.session.query(Event).filter_by(stream=f"staff:{staff.id}").order_by(Event.seq)]
+    assert actions[-1] == "logout" and actions.count("logout") == 1
+    sign_in(client, staff)                                          # the owner signs in again as usual
+    assert client.get("/backoffice/").status_code == 200
+
+
 def test_a_disabled_account_loses_its_session(app):
     admin, secret = staff_with_totp("admin")
     agent, _ = staff_with_totp("agent")
