@@ -104,6 +104,16 @@ def _record_use(key: ApiKey) -> None:
     db.session.refresh(key)
 
 
+def presents_valid_key() -> bool:
+    """Whether this call carries a key that authenticates: such a call is never counted as a failure nor
+    slowed by the failure limit, whatever the other calls from its address did."""
+    try:
+        authenticate()
+    except ApiUnauthorized:
+        return False
+    return True
+
+
 def has_scope(*scopes: str) -> bool:
     key = request.environ.get(_ENVIRON_KEY)
     return key is not None and bool(set(scopes) & set(key.scopes or ()))

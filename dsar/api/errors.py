@@ -51,6 +51,10 @@ PATTERNS = [
     (re.compile(r"^Must be less than or equal to (?P<max>-?\d+)\.$"), N_("Must be less than or equal to %(max)s.")),
 ]
 
+AUTH_FAILURE_SCOPE = "api-auth-failures"   # Flask-Limiter's scope of the failed-authentication limit
+AUTH_FAILURES_MESSAGE = N_("Too many failed authentications from this address. Wait a moment and try again "
+                           "with a valid API key.")
+
 HTTP_MESSAGES = {
     400: N_("The request could not be understood."),
     401: N_("An API key is needed: send it as Authorization: Bearer <key>."),
@@ -167,4 +171,6 @@ def http_error(err: HTTPException):
         return json_error(422, "invalid_input", gettext(HTTP_MESSAGES[422]), fields, headers)
     code = getattr(err, "api_code", None) or (err.name or "error").lower().replace(" ", "_")
     message = getattr(err, "api_message", None) or gettext(HTTP_MESSAGES.get(status, N_("Something went wrong.")))
+    if getattr(getattr(err, "limit", None), "scope", None) == AUTH_FAILURE_SCOPE:
+        code, message = "too_many_failed_authentications", gettext(AUTH_FAILURES_MESSAGE)
     return json_error(status, code, message, {}, headers)
