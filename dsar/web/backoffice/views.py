@@ -237,7 +237,7 @@ def _pdf_pages(documents) -> dict[int, int]:
 def document_page_GET(reference: str, document_id: int, page: int):
     """One page of a PDF identity document, drawn on the server as a PNG; every view is an audit event."""
     from ...services.documents import read_document
-    from ...services.previews import render_page
+    from ...services.previews import PreviewFailed, render_page
 
     req = _load(reference)
     doc = db.session.get(Document, document_id)
@@ -247,6 +247,10 @@ def document_page_GET(reference: str, document_id: int, page: int):
         png = render_page(read_document(doc), page)
     except IndexError:
         abort(404)
+    except PreviewFailed:
+        # The requester's file, not the service, is at fault: a 4xx, and the whole document still opens.
+        raise InvalidInput(N_("This page cannot be drawn as a picture. Open the whole document instead."),
+                           code="preview_failed") from None
     audit.record(staff_actor(), "document_viewed", request=req, touch=False,
                  details={"document_id": doc.id, "kind": doc.kind, "page": page})
     db.session.commit()
