@@ -1,4 +1,4 @@
-"""hardening (issue 12): outbox bodies keep no usable link; the email as sent is sealed until it is sent
+"""hardening (issue 12): outbox bodies keep no usable link (sealed until sent); sign-in throttled per email and address
 
 Revision ID: 0002
 Revises: 0001
@@ -28,7 +28,34 @@ def upgrade():
                               existing_comment='Email HTML body')
 
 
+    # Sign-in throttling counts wrong passwords per email and client address, and only slows (item 5).
+    with op.batch_alter_table('login_throttles', schema=None) as batch_op:
+        batch_op.alter_column('key', existing_type=sa.String(length=64), existing_nullable=False,
+                              comment='HMAC-SHA256 of the lower-cased email and the client address',
+                              existing_comment='HMAC-SHA256 of the lower-cased email')
+        batch_op.alter_column('locked_until', existing_type=sa.DateTime(timezone=True), existing_nullable=True,
+                              comment='Next attempt not checked before this instant',
+                              existing_comment='Attempts refused until this instant')
+    if op.get_bind().dialect.name != 'sqlite':   # SQLite keeps no comments
+        op.create_table_comment('login_throttles',
+                                'Wrong passwords per email and client address (HMAC-keyed): slowing, never a lock',
+                                existing_comment='Failed sign-in attempts for emails without an account (HMAC-keyed)')
+    # Rows keyed by the email alone count nothing any more; they would be purged within a day anyway.
+    op.execute(sa.text('DELETE FROM login_throttles'))
+
+
 def downgrade():
+    if op.get_bind().dialect.name != 'sqlite':
+        op.create_table_comment('login_throttles',
+                                'Failed sign-in attempts for emails without an account (HMAC-keyed)',
+                                existing_comment='Wrong passwords per email and client address (HMAC-keyed): slowing, never a lock')
+    with op.batch_alter_table('login_throttles', schema=None) as batch_op:
+        batch_op.alter_column('locked_until', existing_type=sa.DateTime(timezone=True), existing_nullable=True,
+                              comment='Attempts refused until this instant',
+                              existing_comment='Next attempt not checked before this instant')
+        batch_op.alter_column('key', existing_type=sa.String(length=64), existing_nullable=False,
+                              comment='HMAC-SHA256 of the lower-cased email',
+                              existing_comment='HMAC-SHA256 of the lower-cased email and the client address')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.alter_column('body_html', existing_type=sa.Text(), existing_nullable=True,
                               comment='Email HTML body',
