@@ -27,6 +27,7 @@ from ..extensions import db
 from ..models import ApiKey, utcnow
 from ..security import parse_api_key, same_digest
 from ..web.common import client_ip, user_agent
+from ..web.input_guards import refuse_hostile_json
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last_used_at is written at most once a minute per key
 _DUMMY_HASH = hashlib.sha256(b"dsar-no-such-key").hexdigest()
@@ -136,7 +137,7 @@ def secured(bp, *scopes: str, body: bool = False, error_schema=None):
     """Decorate a view (just under ``@bp.route``): key and scope checked before the body is even parsed.
 
     Documents the bearer scheme, the scopes, and the answers every such call may get: 401, 403, 429, and for a
-    JSON body 400 (not JSON) and 413 (too large).
+    JSON body 400 (not JSON, nested too deeply, a number too large) and 413 (too large).
     """
     from .errors import ErrorSchema, document_errors
 
@@ -148,6 +149,8 @@ def secured(bp, *scopes: str, body: bool = False, error_schema=None):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             require_scope(*scopes)
+            # 400 for 3,000-level nesting or a 5,000-digit number, before webargs or the view parses it.
+            refuse_hostile_json()
             return view(*args, **kwargs)
 
         return wrapper

@@ -40,6 +40,8 @@ FIXED_MESSAGES = {
 }
 # Messages with values in them: (pattern, msgid with named placeholders).
 PATTERNS = [
+    (re.compile(r"^Enter a date between (?P<first>[0-9-]+) and (?P<last>[0-9-]+)\.$"),
+     N_("Enter a date between %(first)s and %(last)s.")),
     (re.compile(r"^Must be one of: (?P<choices>.*)\.$"), N_("Must be one of: %(choices)s.")),
     (re.compile(r"^Length must be between (?P<min>\d+) and (?P<max>\d+)\.$"),
      N_("Length must be between %(min)s and %(max)s.")),

@@ -12,6 +12,7 @@ from datetime import date, timedelta, timezone
 import marshmallow as ma
 from marshmallow import validate
 
+from ..bounds import FIRST_DAY, LAST_DAY, day_in_range
 from ..errors import N_
 from ..models import utcnow
 from ..models.enums import (
@@ -75,7 +76,14 @@ class Instant(ma.fields.AwareDateTime):
 
 
 class Day(ma.fields.Date):
-    """A calendar day, ``YYYY-MM-DD``."""
+    """A calendar day, ``YYYY-MM-DD``, between 1900-01-01 and 9998-12-31 (dsar/bounds.py)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(day):
+            raise ma.ValidationError(N_("Enter a date between %(first)s and %(last)s.")
+                                     % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+        return day
 
 
 def _strict(cls):

@@ -9,6 +9,7 @@ from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 
 from ... import audit, lifecycle
+from ...bounds import parse_id
 from ...deadlines import can_extend, legal_day
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ...extensions import db
@@ -335,7 +336,7 @@ def _int_or_none(value, field):
     value = (value or "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    if parse_id(value) is None:   # 2^64 would overflow the database
         raise InvalidInput(N_("Choose a value from the list."), code="bad_choice", field=field)
     return int(value)
 
