@@ -1,39 +1,91 @@
-"""The ``dsar`` command: a Flask CLI group (run, db, worker, create-staff, create-api-key, demo, audit …)."""
+"""The ``dsar`` command: a Flask CLI group (run, db, worker, create-staff, create-api-key, demo, audit …).
+
+``dsar --help`` and every command's ``--help`` work with no configuration at all: the commands are declared on
+the group itself, and the application is created only when a command runs. A configuration error (a missing
+secret, a bad policy file) is then one line on stderr and exit status 2 (a usage error), never a traceback.
+"""
 from __future__ import annotations
 
 import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
+from .config import ConfigError
 from .extensions import db
+
+CONFIG_ERROR_STATUS = 2   # as click's usage errors: the command was not run, nothing changed
+
+
+class ConfigurationProblem(click.ClickException):
+    """Printed by click as ``Error: <message>`` on stderr, exit status 2."""
+
+    exit_code = CONFIG_ERROR_STATUS
+
+    def __init__(self, err: ConfigError):
+        super().__init__(f"configuration: {err}")
 
 
 def _create_app(*args, **kwargs):
     from . import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as err:
+        raise ConfigurationProblem(err) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+class DsarGroup(FlaskGroup):
+    """FlaskGroup whose help never needs the application (Flask prints a traceback when it cannot load it)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        names = set(click.Group.list_commands(self, ctx))
+        try:
+            names.update(ctx.ensure_object(ScriptInfo).load_app().cli.list_commands(ctx))
+        except ConfigurationProblem:
+            pass   # the commands of the group are listed; running one will say what is wrong
+        return sorted(names)
+
+
+@click.group(cls=DsarGroup, create_app=_create_app, add_default_commands=True)
 def main():
     """dsar — GDPR data subject requests."""
 
 
-def register_cli(app) -> None:
-    app.cli.add_command(worker)
-    app.cli.add_command(create_staff)
-    app.cli.add_command(create_api_key)
-    app.cli.add_command(audit_group)
-    app.cli.add_command(demo)
-    app.cli.add_command(run_periodic)
-    if app.config["DSAR_ENV"] != "production":
-        app.cli.add_command(demo_totp)
+def _db_group() -> click.Group:
+    """Flask-Migrate's ``db`` group, whose own callback loads the app even for ``dsar db upgrade --help``.
+
+    The subcommands are Flask-Migrate's, unchanged (each loads the app when it runs); the group loads it
+    first only for ``-d``/``-x``, which Flask-Migrate keeps on the app context.
+    """
+    from flask_migrate.cli import db as migrate_db
+
+    @click.pass_context
+    def callback(ctx, directory, x_arg):
+        if directory or x_arg:
+            ctx.invoke(migrate_db.callback, directory=directory, x_arg=x_arg)
+
+    return click.Group("db", commands=migrate_db.commands, params=migrate_db.params, help=migrate_db.help,
+                       callback=callback)
+
+
+def _commands() -> list[click.Command]:
+    """dsar's own commands, and those its extensions add (db: Flask-Migrate, openapi: flask-smorest)."""
+    from flask_smorest.spec import openapi_cli
+
     from .cli_directory import import_care_links_command, import_professionals_command
 
-    app.cli.add_command(import_professionals_command)
-    app.cli.add_command(import_care_links_command)
+    return [worker, create_staff, create_api_key, audit_group, demo, run_periodic,
+            import_professionals_command, import_care_links_command, _db_group(), openapi_cli]
+
+
+def register_cli(app) -> None:
+    for command in _commands():
+        app.cli.add_command(command)
+    if app.config["DSAR_ENV"] != "production":
+        app.cli.add_command(demo_totp)
 
 
 @click.command("worker")
@@ -140,3 +192,7 @@ def demo_totp(email: str):
         click.echo(current_totp(email))
     except KeyError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+for _command in _commands():
+    main.add_command(_command)

@@ -129,6 +129,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "DSAR_RUN_PERIODIC_IN_PROCESS": _bool(os.environ.get("DSAR_RUN_PERIODIC_IN_PROCESS")),
         "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
         "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
+        # Webhooks and callbacks go to public addresses only; CIDRs listed here are allowed besides (services/destinations.py).
+        "DSAR_WEBHOOK_ALLOWED_NETWORKS": os.environ.get("DSAR_WEBHOOK_ALLOWED_NETWORKS") or "",
         "API_TITLE": "dsar",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

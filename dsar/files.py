@@ -55,6 +55,10 @@ MAX_JPEG_SEGMENTS = 1_000
 MAX_PNG_CHUNKS = 100_000
 # A 2,000-page letter has about 4,000 objects; pypdf reads some 25,000 a second.
 MAX_PDF_OBJECTS = 50_000
+# An identity document, a family record book or a ruling is never larger than A3 (297 × 420 mm,
+# 842 × 1191 pt); 5 % more lets scanners' margins and US Tabloid (792 × 1224 pt) through. A page
+# of 14,400 × 14,400 pt (the PDF maximum, or more with /UserUnit) is 1.5 KB on disk and gigabytes drawn.
+MAX_PDF_PAGE_POINTS = (884, 1250)
 
 _READ_CHUNK = 1 << 20
 
@@ -91,6 +95,7 @@ _MESSAGES = {
     "trailing_data": "The image has extra data after its end. Please save or export it again.",
     "too_many_pixels": "The image is too large in pixels. Please send a smaller image.",
     "too_complex": "The file is too complex to be checked. Please send a simpler file, such as a scan.",
+    "page_too_large": "A page of the PDF is larger than A3. Please send a scan of the document at its real size.",
 }
 
 
@@ -381,8 +386,8 @@ def _check_pdf(data: bytes) -> _Shape:
             raise _reject("too_complex", detected_type=mime, detail=f"{objects} objects")
         _refuse_pdf_active_content(reader, data)
         pages = len(reader.pages)
-        for page in reader.pages:
-            page.mediabox  # noqa: B018 — resolves each page; a broken page tree raises
+        for page in reader.pages:  # resolves each page too: a broken page tree raises
+            _refuse_huge_page(page)
     except RejectedFile:
         raise
     except MemoryError:
@@ -394,6 +399,15 @@ def _check_pdf(data: bytes) -> _Shape:
     if pages == 0:
         raise _reject("empty", detected_type=mime, detail="no pages")
     return _Shape(pages=pages)
+
+
+def _refuse_huge_page(page) -> None:
+    """Refuse a page larger than A3 in either box a reader may draw (MediaBox, CropBox), scaled by /UserUnit."""
+    unit = float(page.user_unit or 1)
+    for box in (page.mediabox, page.cropbox):
+        short, long = sorted((abs(float(box.width)) * unit, abs(float(box.height)) * unit))
+        if short > MAX_PDF_PAGE_POINTS[0] or long > MAX_PDF_PAGE_POINTS[1]:
+            raise _reject("page_too_large", detected_type="application/pdf", detail=f"{short:.0f}x{long:.0f} pt")
 
 
 def _refuse_pdf_active_content(reader, data: bytes) -> None:

@@ -60,7 +60,7 @@ RULES: dict[str, Rule] = {
     "close": _rule({S.ANSWERED}, S.CLOSED, A.STAFF, A.API, A.SYSTEM),
     "reopen": _rule({S.ANSWERED, S.CLOSED, S.REFUSED}, S.IN_PROGRESS, A.STAFF, roles=SENIOR_STAFF),
     "withdraw": _rule(NON_FINAL - {S.ANSWERED}, S.WITHDRAWN, A.REQUESTER, A.STAFF, A.API),
-    "note": _rule(frozenset(Status), None, A.STAFF, A.PROFESSIONAL, A.SYSTEM),
+    "note": _rule(frozenset(Status), None, A.STAFF, A.API, A.PROFESSIONAL, A.SYSTEM),
 }
 
 

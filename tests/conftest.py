@@ -235,6 +235,8 @@ def make_app(_migrated, redis_url, queue_name, smtp_server, tmp_path):
             "WTF_CSRF_ENABLED": False,
             "SESSION_COOKIE_SECURE": False,
             "SERVER_NAME": None,
+            # The receivers of the webhook and callback tests listen on loopback, refused by default.
+            "DSAR_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         }
         config.update(overrides)
         app = create_app(config)

@@ -341,6 +341,28 @@ def _pdf_broken_xref() -> bytes:
     return head + b"startxref\n" + b"%d\n%%%%EOF\n" % 30
 
 
+def huge_page_pdf(width: float = 14_400, height: float = 14_400, *, pages: int = 10, user_unit: float | None = None) -> bytes:
+    """The PDF of issue 12: about 1.5 KB, ``pages`` pages of ``width`` × ``height`` pt sharing one content stream.
+
+    14,400 pt (200 inches) is the largest page PDF 1.7 allows without /UserUnit; drawn at 110 dpi it is
+    22,000 × 22,000 pixels, 1.45 GB in 3-byte pixels.
+    """
+    unit = b"/UserUnit %g " % user_unit if user_unit else b""
+    first_page = 4
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+        _stream(b"BT /F1 400 Tf 100 100 Td (Carte nationale d'identite) Tj ET"),
+    ]
+    font = first_page + pages
+    for _ in range(pages):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Contents 3 0 R "
+                       b"/Resources << /Font << /F1 %d 0 R >> >> %s>>" % (width, height, font, unit))
+    objects.append(_FONT)
+    return build_pdf(objects)
+
+
 def _pdf_without_pages() -> bytes:
     return build_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])
 
@@ -375,6 +397,9 @@ def hostile_corpus(max_bytes: int = CORPUS_MAX_BYTES) -> list[HostileFile]:
         _as_pdf("empty", b"", "empty"),
         _as_pdf("oversized", pdf + b" " * (max_bytes + 1 - len(pdf)), "too_large"),
         _as_pdf("pdf_without_pages", _pdf_without_pages(), "empty"),
+        # Pages no identity document has (issue 12): the PDF maximum, and A4 made 50 times larger by /UserUnit
+        _as_pdf("pdf_pages_14400pt", huge_page_pdf(), "page_too_large"),
+        _as_pdf("pdf_a4_user_unit_50", huge_page_pdf(595, 842, pages=1, user_unit=50), "page_too_large"),
         # Not an accepted type, whatever the name says
         _as_pdf("elf_named_pdf", _elf(), "type_not_accepted", "passeport.pdf"),
         _as_pdf("pe_exe_named_pdf", _pe(), "type_not_accepted", "passeport.pdf"),

@@ -18,7 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
 from ..extensions import csrf, limiter
-from . import auth
+from . import auth, errors
 from .errors import ErrorSchema, http_error, use_client_language
 
 API_MAX_BODY_BYTES = 2 * 1024 * 1024   # a directory batch of 5,000 links fits; nothing the API takes is bigger
@@ -65,9 +65,12 @@ def _auth_failure_limit() -> str:
     return current_app.config["DSAR_API_AUTH_FAILURE_LIMIT"]
 
 
-# Per key for every call; per client address for failed authentications (key guessing).
+# Per key for every call; per client address for failed authentications (key guessing). The failure limit
+# only ever slows failures: a call with a valid key is exempt from it, so that a stranger's wrong keys from a
+# shared address (a NAT, a proxy) never lock out the application's real key.
 _per_key = limiter.shared_limit(_api_limit, scope="api", key_func=auth.rate_limit_key)
-_failures = limiter.shared_limit(_auth_failure_limit, scope="api-auth-failures", key_func=get_remote_address,
+_failures = limiter.shared_limit(_auth_failure_limit, scope=errors.AUTH_FAILURE_SCOPE, key_func=get_remote_address,
+                                 exempt_when=auth.presents_valid_key,
                                  deduct_when=lambda response: response.status_code == 401)
 
 

@@ -27,6 +27,7 @@ from ..extensions import db
 from ..models import ApiKey, utcnow
 from ..security import parse_api_key, same_digest
 from ..web.common import client_ip, user_agent
+from ..web.input_guards import refuse_hostile_json
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last_used_at is written at most once a minute per key
 _DUMMY_HASH = hashlib.sha256(b"dsar-no-such-key").hexdigest()
@@ -104,6 +105,16 @@ def _record_use(key: ApiKey) -> None:
     db.session.refresh(key)
 
 
+def presents_valid_key() -> bool:
+    """Whether this call carries a key that authenticates: such a call is never counted as a failure nor
+    slowed by the failure limit, whatever the other calls from its address did."""
+    try:
+        authenticate()
+    except ApiUnauthorized:
+        return False
+    return True
+
+
 def has_scope(*scopes: str) -> bool:
     key = request.environ.get(_ENVIRON_KEY)
     return key is not None and bool(set(scopes) & set(key.scopes or ()))
@@ -126,7 +137,7 @@ def secured(bp, *scopes: str, body: bool = False, error_schema=None):
     """Decorate a view (just under ``@bp.route``): key and scope checked before the body is even parsed.
 
     Documents the bearer scheme, the scopes, and the answers every such call may get: 401, 403, 429, and for a
-    JSON body 400 (not JSON) and 413 (too large).
+    JSON body 400 (not JSON, nested too deeply, a number too large) and 413 (too large).
     """
     from .errors import ErrorSchema, document_errors
 
@@ -138,6 +149,8 @@ def secured(bp, *scopes: str, body: bool = False, error_schema=None):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             require_scope(*scopes)
+            # 400 for 3,000-level nesting or a 5,000-digit number, before webargs or the view parses it.
+            refuse_hostile_json()
             return view(*args, **kwargs)
 
         return wrapper

@@ -40,6 +40,8 @@ FIXED_MESSAGES = {
 }
 # Messages with values in them: (pattern, msgid with named placeholders).
 PATTERNS = [
+    (re.compile(r"^Enter a date between (?P<first>[0-9-]+) and (?P<last>[0-9-]+)\.$"),
+     N_("Enter a date between %(first)s and %(last)s.")),
     (re.compile(r"^Must be one of: (?P<choices>.*)\.$"), N_("Must be one of: %(choices)s.")),
     (re.compile(r"^Length must be between (?P<min>\d+) and (?P<max>\d+)\.$"),
      N_("Length must be between %(min)s and %(max)s.")),
@@ -50,6 +52,10 @@ PATTERNS = [
     (re.compile(r"^Must be greater than or equal to (?P<min>-?\d+)\.$"), N_("Must be greater than or equal to %(min)s.")),
     (re.compile(r"^Must be less than or equal to (?P<max>-?\d+)\.$"), N_("Must be less than or equal to %(max)s.")),
 ]
+
+AUTH_FAILURE_SCOPE = "api-auth-failures"   # Flask-Limiter's scope of the failed-authentication limit
+AUTH_FAILURES_MESSAGE = N_("Too many failed authentications from this address. Wait a moment and try again "
+                           "with a valid API key.")
 
 HTTP_MESSAGES = {
     400: N_("The request could not be understood."),
@@ -167,4 +173,6 @@ def http_error(err: HTTPException):
         return json_error(422, "invalid_input", gettext(HTTP_MESSAGES[422]), fields, headers)
     code = getattr(err, "api_code", None) or (err.name or "error").lower().replace(" ", "_")
     message = getattr(err, "api_message", None) or gettext(HTTP_MESSAGES.get(status, N_("Something went wrong.")))
+    if getattr(getattr(err, "limit", None), "scope", None) == AUTH_FAILURE_SCOPE:
+        code, message = "too_many_failed_authentications", gettext(AUTH_FAILURES_MESSAGE)
     return json_error(status, code, message, {}, headers)

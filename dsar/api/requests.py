@@ -19,7 +19,8 @@ from ..models.enums import Channel, IdentityMethod
 from ..services import actions, intake
 from . import auth
 from .errors import ErrorSchema
-from .schemas import ActionSchema, RequestCreateSchema, RequestListArgs, RequestPageSchema, RequestSchema
+from .action_schemas import ActionSchema
+from .schemas import RequestCreateSchema, RequestListArgs, RequestPageSchema, RequestSchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
                description="Data subject requests: submit, read, follow, and act on them like the back-office.")

@@ -12,6 +12,7 @@ from datetime import date, timedelta, timezone
 import marshmallow as ma
 from marshmallow import validate
 
+from ..bounds import FIRST_DAY, LAST_DAY, day_in_range
 from ..errors import N_
 from ..models import utcnow
 from ..models.enums import (
@@ -75,7 +76,14 @@ class Instant(ma.fields.AwareDateTime):
 
 
 class Day(ma.fields.Date):
-    """A calendar day, ``YYYY-MM-DD``."""
+    """A calendar day, ``YYYY-MM-DD``, between 1900-01-01 and 9998-12-31 (dsar/bounds.py)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(day):
+            raise ma.ValidationError(N_("Enter a date between %(first)s and %(last)s.")
+                                     % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+        return day
 
 
 def _strict(cls):
@@ -222,37 +230,6 @@ class RequestPageSchema(ma.Schema):
     page = ma.fields.Integer(required=True)
     per_page = ma.fields.Integer(required=True)
     total = ma.fields.Integer(required=True)
-
-
-# --- actions -----------------------------------------------------------------------------------------------
-
-ACTION_NAMES = ("verify_identity", "refuse_identity", "assign", "route", "clarify", "resume", "extend",
-                "answer", "refuse", "close", "reopen", "withdraw", "note")
-
-
-@_strict
-class ActionSchema(ma.Schema):
-    """One back-office action; each action takes only its own fields (others are refused)."""
-
-    action = ma.fields.String(required=True, validate=validate.OneOf(ACTION_NAMES), metadata={"description": (
-        "verify_identity (method, note) · refuse_identity (reason) · assign (assignee_id) · route (professional_id or "
-        "professional_external_id, or to_staff) · clarify (question; pauses the clock) · resume (answer) · "
-        "extend (reason; GDPR art. 12(3), before the one-month date) · answer (outcome, message, reasons) · "
-        "refuse (reasons) · close · reopen (reason) · withdraw · note (note)")})
-    expected_version = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
-        "description": "The version you acted on; another one means someone acted meanwhile: 409"})
-    method = ma.fields.String(validate=validate.OneOf(values(IdentityMethod)))
-    note = Text(5000, multiline=True)
-    reason = Text(5000, multiline=True)
-    assignee_id = ma.fields.Integer(allow_none=True, validate=validate.Range(min=1, max=MAX_INT))
-    professional_id = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
-    professional_external_id = Text(64)
-    to_staff = ma.fields.Boolean()
-    question = Text(5000, multiline=True)
-    answer = Text(10000, multiline=True)
-    outcome = ma.fields.String(validate=validate.OneOf(values(Outcome)))
-    message = Text(20000, multiline=True)
-    reasons = Text(10000, multiline=True)
 
 
 # --- directory sync ----------------------------------------------------------------------------------------

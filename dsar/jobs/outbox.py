@@ -53,19 +53,24 @@ def deliver(message_id: int) -> str:
     msg.status = OutboxStatus.SENT
     msg.sent_at = utcnow()
     msg.last_error = None
+    msg.sealed_body = None   # its links are live secrets: gone with the commit that says it was sent
     db.session.commit()
     return "sent"
 
 
 def _send_email(msg: OutboxMessage) -> None:
     from ..mail import build_message, mailer_for
+    from ..services.email_links import unseal
 
+    # The stored bodies have their links redacted; the email as it must be sent is sealed beside them.
+    # A message written before the seal existed has none and goes out as stored.
+    text, html = unseal(msg.sealed_body) if msg.sealed_body else (msg.body_text or "", msg.body_html)
     email = build_message(
         sender=current_app.config["MAIL_DEFAULT_SENDER"],
         recipient=msg.recipient,
         subject=msg.subject or "",
-        text=msg.body_text or "",
-        html=msg.body_html,
+        text=text,
+        html=html,
         message_id=msg.message_id,
     )
     mailer_for(current_app).send(email)
@@ -80,6 +85,7 @@ def _failed(msg: OutboxMessage, exc: Exception) -> None:
     msg.response_status = getattr(exc, "response_status", msg.response_status)
     if msg.attempts >= msg.max_attempts:
         msg.status = OutboxStatus.FAILED
+        msg.sealed_body = None   # never sent now: its links must not outlive it (a new email carries new ones)
     else:
         msg.status = OutboxStatus.PENDING
         delay = BACKOFF[min(msg.attempts - 1, len(BACKOFF) - 1)]

@@ -27,8 +27,13 @@ class OutboxMessage(db.Model):
     language: Mapped[str] = mapped_column(sa.String(2), default="fr", comment="Language it was rendered in")
     recipient: Mapped[str] = mapped_column(sa.String(500), comment="Email address or webhook URL")
     subject: Mapped[str | None] = mapped_column(sa.String(300), comment="Email subject")
-    body_text: Mapped[str | None] = mapped_column(sa.Text, comment="Email plain-text body, or webhook JSON body")
-    body_html: Mapped[str | None] = mapped_column(sa.Text, comment="Email HTML body")
+    body_text: Mapped[str | None] = mapped_column(
+        sa.Text, comment="Email plain-text body with its secret links redacted, or webhook JSON body")
+    body_html: Mapped[str | None] = mapped_column(sa.Text, comment="Email HTML body with its secret links redacted")
+    sealed_body: Mapped[str | None] = mapped_column(sa.Text, comment=(
+        "The email as it is sent, links included, encrypted with the file keys; erased once sent or given up"))
+    body_sha256: Mapped[str | None] = mapped_column(
+        sa.String(64), comment="SHA-256 of the email as sent (text, then HTML), kept after its links are erased")
     message_id: Mapped[str] = mapped_column(sa.String(200), unique=True, comment="Message-ID / delivery id, stable across retries")
     attempts: Mapped[int] = mapped_column(default=0, comment="Delivery attempts so far")
     max_attempts: Mapped[int] = mapped_column(default=8, comment="Attempts before giving up")

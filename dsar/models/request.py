@@ -94,6 +94,10 @@ class DataRequest(db.Model):
     external_account_id: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Account identifier in the controller's application, for account requests"
     )
+    form_submission_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), unique=True,
+        comment="SHA-256 of the public form's one-time nonce and fields: the same form sent twice is one request",
+    )
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="Row creation instant")
     updated_at: Mapped[object] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change instant"

@@ -54,6 +54,7 @@ REJECTION_MESSAGES = {
     "trailing_data": N_("The image has extra data after its end. Please save or export it again."),
     "too_many_pixels": N_("The image is too large in pixels. Please send a smaller image."),
     "too_complex": N_("The file is too complex to be checked. Please send a simpler file, such as a scan."),
+    "page_too_large": N_("A page of the PDF is larger than A3. Please send a scan of the document at its real size."),
     "duplicate": N_("You have already sent this file. If it was refused, please send a different one."),
 }
 # HTTP status of each refusal: a body over the limit is 413, a type we do not take 415, the rest 422.

@@ -10,6 +10,7 @@ from ..extensions import db
 from ..jobs import enqueue_after_commit
 from ..models import OutboxMessage
 from ..models.enums import OutboxKind
+from . import email_links
 
 
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
@@ -41,8 +42,11 @@ def queue_email(to: str, template: str, language: str, context: dict, *, request
         language=language,
         recipient=to,
         subject=subject,
-        body_text=text,
-        body_html=html,
+        # No usable secret at rest (issue 12 item 2): links redacted here, the email as sent sealed until sent.
+        body_text=email_links.redact_links(text),
+        body_html=email_links.redact_links(html),
+        sealed_body=email_links.seal(text, html),
+        body_sha256=email_links.digest(text, html),
         request_id=getattr(request, "id", None),
         message_id=f"<{secrets.token_hex(16)}@{domain}>",
     )

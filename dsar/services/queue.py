@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from ..bounds import FIRST_DAY, LAST_DAY, MAX_DB_INT, day_in_range, parse_id
 from ..deadlines import PARIS, days_left, legal_day
 from ..errors import InvalidInput, N_
 from ..extensions import db
@@ -68,15 +69,19 @@ def _day(value, name):
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), code="bad_date", field=name) from None
+    if not day_in_range(day):   # 9999-12-31 + 1 day overflowed while the register was already streaming
+        raise InvalidInput(N_("Enter a date between %(first)s and %(last)s."), code="bad_date", field=name,
+                           first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
+    return day
 
 
 def parse_filters(args, *, search: str | None = None) -> QueueFilters:
     """Filters from a query string (a MultiDict or a dict); a bad value is a 422 naming the filter."""
     assignee = (args.get("assignee") or "").strip() or None
-    if assignee is not None and assignee != "none" and not assignee.isdigit():
+    if assignee is not None and assignee != "none" and parse_id(assignee) is None:   # 2^64 overflowed the database
         raise InvalidInput(N_("Unknown value for the filter %(filter)s."), code="bad_filter", field="assignee",
                            filter="assignee")
     filters = QueueFilters(
@@ -175,10 +180,10 @@ def decode_cursor(cursor: str | None) -> tuple[date | None, int] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         due, request_id = json.loads(raw)
-        if not isinstance(request_id, int):
+        if not isinstance(request_id, int) or not 0 <= request_id <= MAX_DB_INT:
             raise ValueError
         return (date.fromisoformat(due) if due else None), request_id
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, RecursionError):
         raise InvalidInput(N_("This page link is not valid. Go back to the first page."), code="bad_cursor",
                            field="after") from None
 

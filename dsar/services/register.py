@@ -86,10 +86,18 @@ def _query(filters: QueueFilters, today: date):
 
 
 def rows(filters: QueueFilters, *, today: date | None = None) -> Iterator[list[str]]:
-    """The register's rows (header first), each cell already neutralised."""
+    """The register's rows (header first), each cell already neutralised.
+
+    The query is built and executed here, when called, not at the first row: whatever can fail with the
+    filters fails before a streamed answer has sent its 200 (a register cut mid-stream opens as a complete one).
+    """
     today = today or legal_day(utcnow())
-    yield [gettext(label) for _key, label in COLUMNS]
     result = db.session.execute(_query(filters, today).execution_options(yield_per=BATCH))
+    return _rows(result, today)
+
+
+def _rows(result, today: date) -> Iterator[list[str]]:
+    yield [gettext(label) for _key, label in COLUMNS]
     for r in result:
         answered_on = legal_day(r.answered_at) if r.answered_at else None
         if r.handler == "professional" and r.professional:
@@ -106,11 +114,15 @@ def rows(filters: QueueFilters, *, today: date | None = None) -> Iterator[list[s
 
 
 def stream_csv(filters: QueueFilters, *, today: date | None = None) -> Iterator[str]:
-    """The register as CSV text chunks: BOM first, then a few hundred rows per chunk."""
+    """The register as CSV text chunks: BOM first, then a few hundred rows per chunk (the query runs now)."""
+    return _chunks(rows(filters, today=today))
+
+
+def _chunks(register_rows: Iterator[list[str]]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=DELIMITER, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     yield BOM
-    for i, row in enumerate(rows(filters, today=today), start=1):
+    for i, row in enumerate(register_rows, start=1):
         writer.writerow(row)
         if i % 500 == 0:
             yield buf.getvalue()

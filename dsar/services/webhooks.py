@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import secrets
@@ -40,6 +41,7 @@ from ..models import OutboxMessage, utcnow
 from ..models.webhooks import WebhookEndpoint
 from ..models.enums import OutboxKind
 from ..security import decrypt_secret, encrypt_secret
+from . import destinations
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ def create_endpoint(*, url: str, events: list[str] | None, description: str | No
         raise InvalidInput(N_("Enter an http:// or https:// address."), code="bad_url", field="url")
     if current_app.config["DSAR_ENV"] == "production" and not url.startswith("https://"):
         raise InvalidInput(N_("Webhooks carry request data: use an https:// address."), code="bad_url", field="url")
+    destinations.check_receiver_url(url)   # loopback, private, link-local …: refused (checked again at each send)
     if db.session.scalar(sa.select(WebhookEndpoint.id).where(WebhookEndpoint.url == url)):
         raise InvalidInput(N_("This address already receives webhooks."), code="duplicate", field="url")
     events = sorted({e.strip() for e in (events or []) if e and e.strip()})
@@ -264,13 +267,21 @@ request_changed.connect(_on_request_changed, weak=False)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an invitation: the body and signature stay with the configured URL."""
+    """A redirect is an answer, not an invitation: the body and signature stay with the configured URL
+    (and a redirect to an internal address is never followed)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+# No proxy (the address checked must be the one connected to), no redirect, internal addresses refused.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect,
+                                      destinations.CheckedHTTPHandler, destinations.CheckedHTTPSHandler)
+
+# What the delivery log says of a failure: a category, never the network error itself (its class and text
+# told an admin session which internal ports were open, closed or filtered).
+UNREACHABLE = "receiver unreachable"
+REFUSED_ADDRESS = "receiver address refused: not a public internet address"
 
 
 def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -286,10 +297,11 @@ def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
     except urllib.error.HTTPError as exc:
         exc.close()
         raise WebhookDeliveryError(f"receiver answered HTTP {exc.code}", response_status=exc.code) from None
-    except urllib.error.URLError as exc:
-        raise WebhookDeliveryError(f"receiver unreachable: {type(exc.reason).__name__}") from None
-    except TimeoutError:
-        raise WebhookDeliveryError("receiver did not answer in time") from None
+    except destinations.RefusedDestination:
+        raise WebhookDeliveryError(REFUSED_ADDRESS) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        # Refused, reset, timed out, TLS, a malformed answer: one category, whatever the cause.
+        raise WebhookDeliveryError(UNREACHABLE) from None
     if not 200 <= status < 300:
         raise WebhookDeliveryError(f"receiver answered HTTP {status}", response_status=status)
     return status

@@ -7,6 +7,9 @@ from .common import init_common
 
 
 def register_web(app: Flask) -> None:
+    from .input_guards import init_input_guards
+
+    init_input_guards(app)   # before the blueprints: their <int:…> rules take the bounded converter
     init_common(app)
 
     from ..api import register_api

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError, N_
 from ..extensions import db
+from .request_log import install_access_log_filter, route_pattern
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def init_common(app: Flask) -> None:
 
     app.request_class = BoundedRequest
     login_manager.user_loader(_load_staff)
+    install_access_log_filter(app)
 
     @app.after_request
     def security_headers(response):
@@ -189,7 +191,7 @@ def init_common(app: Flask) -> None:
     def database_unavailable(err):
         # The database went away (restart, failover): the transaction rolled back whole, so nothing was
         # saved; say so with a 503 that clients may retry, rather than a 500.
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, type(err).__name__)
+        log.warning("database unavailable on %s %s: %s", request.method, route_pattern(), type(err).__name__)
         try:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the connection is already gone
@@ -201,8 +203,9 @@ def init_common(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(err):
-        # Log the class and the path only: exception texts can carry submitted values.
-        log.error("unexpected %s on %s %s", type(err).__name__, request.method, request.path, exc_info=app.debug)
+        # Log the class and the route pattern only: exception texts can carry submitted values, and the
+        # raw path carries bearer tokens (/status/<token>, /download/<token> …).
+        log.error("unexpected %s on %s %s", type(err).__name__, request.method, route_pattern(), exc_info=app.debug)
         db.session.rollback()
         return error_response(500, "server_error", gettext(N_("Something went wrong on our side. Nothing was saved; please try again later.")))
 

@@ -164,3 +164,23 @@ def test_failed_authentications_are_limited_per_address(make_app):
         codes = [client.get("/api/v1/requests", headers=bearer(f"dsar_abcdefabcdef_guess{i}")).status_code
                  for i in range(5)]
         assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
+
+
+def test_the_failure_limit_never_locks_out_a_valid_key_from_the_same_address(make_app):
+    """Issue 12 item 3: 30 wrong keys from one address made every call from it a 429, the real key's included."""
+    app = make_app(RATELIMIT_ENABLED=True, DSAR_API_RATE_LIMIT="100 per minute", DSAR_API_AUTH_FAILURE_LIMIT="3 per minute")
+    with app.app_context():
+        client = app.test_client()
+        _, good = make_key("read", name="the application")
+        codes = [client.get("/api/v1/requests", headers=bearer(f"dsar_abcdefabcdef_guess{i}")).status_code
+                 for i in range(5)]
+        assert codes == [401, 401, 401, 429, 429]
+        for _ in range(3):
+            assert client.get("/api/v1/requests", headers=bearer(good)).status_code == 200
+        # The failures stay slowed, and the answer says why, not "for this API key".
+        slowed = client.get("/api/v1/requests", headers=bearer("dsar_abcdefabcdef_guess9", **{"Accept-Language": "en"}))
+        assert slowed.status_code == 429 and "Retry-After" in slowed.headers
+        assert slowed.get_json()["error"] == "too_many_failed_authentications"
+        assert "failed authentications from this address" in slowed.get_json()["message"]
+        french = client.get("/api/v1/requests", headers=bearer("dsar_abcdefabcdef_guess9"))
+        assert french.status_code == 429 and french.get_json()["message"].startswith("Trop de tentatives")

@@ -1,14 +1,15 @@
-"""Signing in over HTTP: TOTP enrolment and codes, the lock, idle expiry, sessions ended by a reset or a disable."""
+"""Signing in over HTTP: TOTP enrolment and codes, slowing, idle expiry, sessions ended by logout, a reset or a disable."""
 from __future__ import annotations
 
 import re
 import time
 
 import pyotp
+import sqlalchemy as sa
 
 from backoffice_support import sign_in, staff_with_totp, totp_code
 from dsar.extensions import db
-from dsar.models import Event, Staff
+from dsar.models import Event, LoginThrottle, Staff
 from factories import PASSWORD, make_staff
 
 
@@ -49,20 +50,26 @@ def test_wrong_password_and_unknown_email_read_the_same_and_are_in_french(app):
     assert msg in a.get_data(as_text=True) and msg in b.get_data(as_text=True)
 
 
-def test_five_failures_lock_the_sign_in(app):
+def test_wrong_passwords_slow_their_sender_and_the_owner_signs_in_from_elsewhere(app):
+    """Issue 12 item 5: five wrong passwords from anywhere used to lock the DPO out for 15 minutes."""
     staff = make_staff("agent")
     db.session.commit()
-    client = app.test_client()
-    for _ in range(5):
-        r = client.post("/backoffice/login", data={"email": staff.email, "password": "wrong"})
-        db.session.expire_all()
-        s = db.session.get(Staff, staff.id)
-        s.locked_until = None if s.failed_logins < 5 else s.locked_until  # skip the few seconds of slowing
+    attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    for _ in range(6):
+        attacker.post("/backoffice/login", data={"email": staff.email, "password": "wrong"})
+        db.session.execute(sa.update(LoginThrottle).values(locked_until=None))   # skip the seconds of slowing
         db.session.commit()
-    r = client.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
-    assert r.status_code == 429 and "15 minutes" in r.get_data(as_text=True)
+    r = attacker.post("/backoffice/login", data={"email": staff.email, "password": "wrong"})
+    assert r.status_code == 401
+    r = attacker.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
+    assert r.status_code == 429 and "Patientez un instant" in r.get_data(as_text=True)    # slowed, here only
+    owner = app.test_client()
+    owner.environ_base["REMOTE_ADDR"] = "203.0.113.7"
+    r = owner.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/backoffice/")
     actions = [e.action for e in db.session.query(Event).filter_by(stream=f"staff:{staff.id}").order_by(Event.seq)]
-    assert actions == ["login_failed"] * 4 + ["login_locked"]
+    assert actions == ["login_failed"] * 7 + ["login"]
 
 
 def test_idle_sessions_expire(app):
@@ -97,6 +104,27 @@ def test_a_reset_by_an_admin_ends_the_session_and_mails_a_single_use_link(app, m
     # The new password, then a new TOTP enrolment (the old secret was cleared).
     r = victim.post("/backoffice/login", data={"email": dpo.email, "password": "a new long passphrase"})
     assert r.headers["Location"].endswith("/backoffice/login/enrol")
+
+
+def test_a_session_cookie_copied_before_logout_no_longer_works_after_it(app):
+    """Issue 12 item 4: sign-out ends the session on the server, not only in the browser that signed out."""
+    staff, _ = staff_with_totp("agent")
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, staff)
+    name = app.config["SESSION_COOKIE_NAME"]
+    copied = client.get_cookie(name, domain="localhost").value
+    thief = app.test_client()
+    thief.set_cookie(name, copied, domain="localhost")
+    assert thief.get("/backoffice/").status_code == 200          # the copy works while the session lives
+    assert client.post("/backoffice/logout").status_code == 302
+    r = thief.get("/backoffice/")
+    assert r.status_code == 302 and "/backoffice/login" in r.headers["Location"]
+    assert thief.post("/backoffice/logout").status_code == 302     # nothing to end any more
+    actions = [e.action for e in db.session.query(Event).filter_by(stream=f"staff:{staff.id}").order_by(Event.seq)]
+    assert actions[-1] == "logout" and actions.count("logout") == 1
+    sign_in(client, staff)                                          # the owner signs in again as usual
+    assert client.get("/backoffice/").status_code == 200
 
 
 def test_a_disabled_account_loses_its_session(app):

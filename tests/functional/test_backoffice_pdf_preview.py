@@ -56,3 +56,47 @@ def test_anonymous_visitors_cannot_see_pages(app, pdf_request):
     reference, doc_id = pdf_request
     r = app.test_client().get(f"/backoffice/requests/{reference}/documents/{doc_id}/pages/1.png")
     assert r.status_code in (302, 401)
+
+
+@pytest.fixture
+def huge_page_request(app, policy, monkeypatch):
+    """Issue 12's hostile PDF (10 pages of 14,400 × 14,400 pt, 2 KB), stored as if uploaded before pages were measured."""
+    from dsar import files
+    from hostile_files import huge_page_pdf
+
+    with monkeypatch.context() as m:
+        m.setattr(files, "MAX_PDF_PAGE_POINTS", (10**6, 10**6), raising=False)
+        req = make_request(policy=policy, status=Status.IDENTITY_REVIEW, subject_kind="professional",
+                           activities=["client_file"])
+        doc = add_identity_document(req, policy, data=huge_page_pdf())
+        db.session.commit()
+    return req.reference, doc.id
+
+
+def test_a_huge_page_is_drawn_within_the_pixel_cap(app, huge_page_request):
+    """Uncapped, page 1 was 22,000 × 22,000 px at 110 dpi (484 Mpx, 1.45 GB of pixels, 3.3 GB peak, 8 s)."""
+    reference, doc_id = huge_page_request
+    client, _ = signed_in_client(app, "agent")
+    page = client.get(f"/backoffice/requests/{reference}").get_data(as_text=True)
+    assert f"/documents/{doc_id}/pages/10.png" in page and f"/documents/{doc_id}/pages/11.png" not in page
+    r = client.get(f"/backoffice/requests/{reference}/documents/{doc_id}/pages/1.png")
+    assert r.status_code == 200
+    image = Image.open(io.BytesIO(r.data))
+    assert image.width * image.height <= 4_000_000                # previews.MAX_PREVIEW_PIXELS
+    assert image.width == image.height > 1_900        # still a readable picture of a square page
+
+
+def test_a_preview_that_runs_out_of_memory_stops_in_its_own_process_and_the_worker_goes_on(
+        app, pdf_request, monkeypatch):
+    """The drawing runs in a child process with a memory limit: a runaway ends there, with a 4xx, not in the worker."""
+    from dsar.services import previews
+
+    reference, doc_id = pdf_request
+    client, _ = signed_in_client(app, "agent")
+    url = f"/backoffice/requests/{reference}/documents/{doc_id}/pages/1.png"
+    monkeypatch.setattr(previews, "RENDER_MEMORY_BYTES", 40 * 1024 * 1024)   # less than pdfium needs to start
+    r = client.get(url, headers={"Accept-Language": "fr"})
+    assert r.status_code == 422
+    assert "Cette page ne peut pas être affichée en image" in r.get_data(as_text=True)
+    monkeypatch.undo()
+    assert client.get(url).status_code == 200                                 # same process, still serving

@@ -29,6 +29,7 @@ FRENCH = {
     "trailing_data": "L'image contient des données supplémentaires après sa fin. Enregistrez-la ou exportez-la à nouveau.",
     "too_many_pixels": "L'image compte trop de pixels. Envoyez une image plus petite.",
     "too_complex": "Le fichier est trop complexe pour être vérifié. Envoyez un fichier plus simple, un scan par exemple.",
+    "page_too_large": "Une page du PDF dépasse le format A3. Envoyez un scan du document à sa taille réelle.",
 }
 LIMIT = 10 * 1024 * 1024     # workflows/idomed.yaml identity.max_size_bytes
 CORPUS = hostile_corpus(LIMIT)

@@ -20,6 +20,7 @@ from dsar.services import routing
 from dsar.tokens import make_token
 from factories import make_staff
 from hostile_files import hostile_corpus, valid_pdf, valid_png
+from outbox_support import text_as_sent
 from routing_support import care_link, outbox, patient_request, professional, task_of, task_path
 
 UA = {"User-Agent": "Mozilla/5.0 (pytest professional)"}
@@ -107,12 +108,13 @@ def test_the_page_speaks_the_professionals_language(app, client, policy):
     assert email.language == "en" and email.subject.startswith("A patient's data protection request for you")
 
 
-def test_the_email_to_the_professional_carries_the_link_and_nothing_of_the_patient(client, routed):
+def test_the_email_to_the_professional_carries_the_link_and_nothing_of_the_patient(client, routed, smtp_server):
     message = outbox("task_assigned", to="dr.garnier@example.test")[0]
     assert message.language == "fr"
-    body = message.body_text + message.body_html + message.subject
+    sent = text_as_sent(message, smtp_server)
+    body = message.body_text + message.body_html + message.subject + sent
     assert routed.reference in body and "Droit d'accès" in body
-    link = message.body_text.split("http://localhost")[1].split()[0]
+    link = sent.split("http://localhost")[1].split()[0]
     assert link.startswith("/task/") and routing.task_from_token(link[len("/task/"):]).id == task_of(routed).id
     for secret in ("Camille", "Fontaine", SUBJECT_EMAIL, "traitement", "dossier, notamment"):
         assert secret not in body, secret
@@ -145,7 +147,7 @@ def test_another_tasks_token_is_refused(app, client, policy, routed):
     assert reload(task_of(other)).acknowledged_at is None
 
 
-def test_an_expired_link_says_how_to_get_a_new_one_and_shows_nothing(client, routed):
+def test_an_expired_link_says_how_to_get_a_new_one_and_shows_nothing(client, routed, smtp_server):
     task = task_of(routed)
     old = task_path(task)
     task.expires_at = utcnow() - timedelta(minutes=1)
@@ -163,7 +165,7 @@ def test_an_expired_link_says_how_to_get_a_new_one_and_shows_nothing(client, rou
     assert renewed.status_code == 200 and "Un nouveau lien vous a été envoyé" in html(renewed)
     resent = outbox("task_assigned", to="dr.garnier@example.test")
     assert len(resent) == 2 and resent[-1].subject.startswith("Nouveau lien")
-    new_path = "/task/" + resent[-1].body_text.split("/task/")[1].split()[0]
+    new_path = "/task/" + text_as_sent(resent[-1], smtp_server).split("/task/")[1].split()[0]
     assert client.get(new_path).status_code == 200
     superseded = client.get(old)
     assert superseded.status_code == 410 and "Un lien plus récent vous a été envoyé" in html(superseded)

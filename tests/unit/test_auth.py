@@ -1,5 +1,6 @@
-"""Sign-in rules: slowing then a 15-minute lock after 5 failures, the same answers for unknown emails,
-TOTP codes accepted once, reset links used once, sessions ended by idle time."""
+"""Sign-in rules: wrong passwords slow the email and address that sent them and never lock (issue 12 item 5),
+the same answers for unknown emails, wrong TOTP codes slow then lock the account, TOTP codes accepted once,
+reset links used once, sessions ended by idle time."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,29 +17,37 @@ from dsar.tokens import TokenError
 from factories import PASSWORD, make_staff
 
 
-def _fail(email, now, password="wrong password!"):
+def _fail(email, now, password="wrong password!", ip="198.51.100.66"):
     with pytest.raises((auth.LoginRefused, auth.LoginThrottled)) as info:
-        auth.check_password(email, password, now=now)
+        auth.check_password(email, password, now=now, ip=ip)
     return info.value
 
 
 def test_slowing_delays_grow_then_lock_for_15_minutes():
+    """Wrong TOTP codes: only someone who has the password gets there."""
     assert [auth.slowing_delay(n).total_seconds() for n in range(0, 6)] == [0, 1, 2, 4, 8, 900]
 
 
-def test_five_failures_lock_the_account_and_the_right_password_is_refused_meanwhile(app):
-    staff = make_staff("agent")
+def test_password_delays_grow_to_three_minutes_and_never_lock():
+    assert [auth.password_delay(n).total_seconds() for n in (0, 1, 2, 3, 4, 5, 8, 9, 1000)] == [
+        0, 1, 2, 4, 8, 16, 128, 180, 180]
+
+
+def test_wrong_passwords_from_one_address_never_lock_the_owner_out(app):
+    """Issue 12 item 5: five wrong passwords used to lock any account for 15 minutes, from anywhere."""
+    dpo = make_staff("dpo", email="dpo@example.test")
+    attacker, owner = "198.51.100.66", "203.0.113.7"
     now = utcnow()
-    for i in range(5):
-        err = _fail(staff.email, now)
-        assert isinstance(err, auth.LoginRefused)
-        if i < 4:
-            now += auth.slowing_delay(i + 1) + timedelta(milliseconds=1)  # wait out the slowing
-    assert staff.failed_logins == 5 and auth.is_locked(staff, now)
-    err = _fail(staff.email, now + timedelta(minutes=14), password=PASSWORD)
-    assert isinstance(err, auth.LoginThrottled) and err.code == "locked"
-    # After 15 minutes the right password works again and the counter starts over.
-    assert auth.check_password(staff.email, PASSWORD, now=now + timedelta(minutes=15, seconds=1)) is staff
+    for i in range(50):
+        assert isinstance(_fail(dpo.email, now, ip=attacker), auth.LoginRefused)
+        now += auth.password_delay(i + 1) + timedelta(milliseconds=1)
+    assert isinstance(_fail(dpo.email, now, ip=attacker), auth.LoginRefused)     # the 51st
+    assert not auth.is_locked(dpo, now)
+    # The owner, from their own address, at once; the attacker waits at most three minutes a try.
+    assert auth.check_password(dpo.email, PASSWORD, now=now, ip=owner) is dpo
+    err = _fail(dpo.email, now, password=PASSWORD, ip=attacker)
+    assert isinstance(err, auth.LoginThrottled) and err.code == "slowed"
+    assert auth.check_password(dpo.email, PASSWORD, now=now + timedelta(minutes=3), ip=attacker) is dpo
 
 
 def test_an_attempt_during_the_slowing_is_refused_without_checking_the_password(app):
@@ -47,24 +56,28 @@ def test_an_attempt_during_the_slowing_is_refused_without_checking_the_password(
     _fail(staff.email, now)
     err = _fail(staff.email, now + timedelta(milliseconds=500), password=PASSWORD)
     assert isinstance(err, auth.LoginThrottled) and err.code == "slowed"
-    assert staff.failed_logins == 1  # refused attempts during the wait are not counted
+    assert db.session.query(LoginThrottle).one().failed_logins == 1  # refused attempts during the wait are not counted
+    # The right password after the wait: accepted, and the count for this address starts over.
+    assert auth.check_password(staff.email, PASSWORD, now=now + timedelta(seconds=2), ip="198.51.100.66") is staff
+    assert db.session.query(LoginThrottle).count() == 0
 
 
-def test_unknown_emails_get_the_same_answers_and_the_same_lock(app):
+def test_unknown_emails_get_the_same_answers_and_the_same_slowing(app):
     known = make_staff("agent", email="known@example.test")
     unknown = "nobody@example.test"
     now = utcnow()
     answers = {known.email: [], unknown: []}
     for email in answers:
         t = now
-        for i in range(6):
+        for i in range(8):
             err = _fail(email, t)
             answers[email].append((type(err).__name__, err.code, err.message))
-            t += auth.slowing_delay(i + 1) + timedelta(milliseconds=1) if i < 4 else timedelta(seconds=1)
+            t += auth.password_delay(i + 1) + timedelta(milliseconds=1) if i % 2 else timedelta(milliseconds=10)
     assert answers[known.email] == answers[unknown]
-    assert answers[unknown][-1][1] == "locked"
-    row = db.session.query(LoginThrottle).one()
-    assert unknown not in row.key and len(row.key) == 64  # an HMAC, never the address
+    assert {code for _, code, _ in answers[unknown]} == {"login_refused", "slowed"}
+    rows = db.session.query(LoginThrottle).all()
+    assert len(rows) == 2 and all(unknown not in r.key and "198.51.100.66" not in r.key and len(r.key) == 64
+                                  for r in rows)  # an HMAC, never the address or the email
 
 
 def test_a_disabled_account_is_refused_like_a_wrong_password(app):

@@ -32,6 +32,7 @@ from dsar.files import (  # noqa: E402
 from hostile_files import (  # noqa: E402
     CORPUS_MAX_BYTES,
     hostile_corpus,
+    huge_page_pdf,
     tolerated_corpus,
     valid_jpeg,
     valid_pdf,
@@ -152,6 +153,27 @@ def test_the_pixel_limit_counts_the_declared_dimensions(monkeypatch):
         with pytest.raises(RejectedFile) as refusal:
             inspect(content)
         assert refusal.value.code == "too_many_pixels"
+
+
+@pytest.mark.parametrize("width, height, user_unit, accepted", [
+    (842, 1191, None, True),        # A3 portrait
+    (1191, 842, None, True),        # A3 landscape
+    (792, 1224, None, True),        # US Tabloid, a little taller than A3
+    (595, 842, 1.4, True),          # A4 at /UserUnit 1.4 is about A3
+    (595, 842, 2, False),           # A4 at /UserUnit 2 is A2
+    (900, 1300, None, False),       # just past the margin
+    (14_400, 14_400, None, False),  # issue 12's hostile page
+    (200, 5000, None, False),       # a ribbon: each side counts, not only the area
+])
+def test_pages_larger_than_a3_are_refused_counting_user_unit(width, height, user_unit, accepted):
+    """Issue 12 item 1: no identity document is larger than A3; the size read is the one a viewer draws."""
+    data = huge_page_pdf(width, height, pages=1, user_unit=user_unit)
+    if accepted:
+        assert inspect(data)[0].pages == 1
+    else:
+        with pytest.raises(RejectedFile) as refusal:
+            inspect(data)
+        assert refusal.value.code == "page_too_large"
 
 
 def test_a_caller_can_narrow_the_accepted_types():

@@ -17,6 +17,7 @@ from dsar.models import Event, OutboxMessage, ProfessionalTask
 from dsar.models.enums import Status, TaskStatus
 from dsar.services import routing
 from factories import make_staff
+from outbox_support import text_as_sent
 from routing_support import care_link, patient_request, professional, task_of
 
 ROUTED_AT = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)   # received and routed on Thursday 5 March 2026
@@ -60,7 +61,7 @@ def test_the_sweep_is_declared_as_a_periodic_job():
     assert [p for p in PERIODIC if p.func_path == "dsar.jobs.reminders.sweep_tasks"][0].cron == "0 7 * * *"
 
 
-def test_six_silent_weeks_give_exactly_the_policy_schedule(app, policy):
+def test_six_silent_weeks_give_exactly_the_policy_schedule(app, policy, smtp_server):
     req = routed_request(policy)
     assert req.due_date == date(2026, 4, 7)   # 5 April is Easter Sunday, 6 April Easter Monday
     log: list = []
@@ -87,10 +88,10 @@ def test_six_silent_weeks_give_exactly_the_policy_schedule(app, policy):
     task = task_of(db.session.get(type(req), req.id))
     assert (task.reminder_count, task.escalation_reason) == (9, "near_deadline")
     # The link in the last reminder opens the task; the first email's link was replaced on 31 March.
-    last = sent("task_reminder")[-1].body_text
+    last = text_as_sent(sent("task_reminder")[-1], smtp_server)
     token = last.split("/task/")[1].split()[0]
     assert routing.task_from_token(token, now=datetime(2026, 4, 20, 8, 0, tzinfo=timezone.utc)).id == task.id
-    first = sent("task_assigned")[0].body_text.split("/task/")[1].split()[0]
+    first = text_as_sent(sent("task_assigned")[0], smtp_server).split("/task/")[1].split()[0]
     with pytest.raises(routing.TaskLinkGone):
         routing.task_from_token(first, now=datetime(2026, 4, 1, tzinfo=timezone.utc))
     # Every reminder and escalation is in the audit trail.

@@ -303,6 +303,9 @@ def reset_password_POST(token: str):
 @bp.post("/logout")
 def logout_POST():
     lang = session.get("lang")
+    if current_user.is_authenticated:
+        auth_service.end_sessions(current_user, ip=client_ip(), user_agent=user_agent())
+        db.session.commit()
     logout_user()
     session.clear()
     if lang:

@@ -9,6 +9,7 @@ from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 
 from ... import audit, lifecycle
+from ...bounds import parse_id
 from ...deadlines import can_extend, legal_day
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ...extensions import db
@@ -237,7 +238,7 @@ def _pdf_pages(documents) -> dict[int, int]:
 def document_page_GET(reference: str, document_id: int, page: int):
     """One page of a PDF identity document, drawn on the server as a PNG; every view is an audit event."""
     from ...services.documents import read_document
-    from ...services.previews import render_page
+    from ...services.previews import PreviewFailed, render_page
 
     req = _load(reference)
     doc = db.session.get(Document, document_id)
@@ -247,6 +248,10 @@ def document_page_GET(reference: str, document_id: int, page: int):
         png = render_page(read_document(doc), page)
     except IndexError:
         abort(404)
+    except PreviewFailed:
+        # The requester's file, not the service, is at fault: a 4xx, and the whole document still opens.
+        raise InvalidInput(N_("This page cannot be drawn as a picture. Open the whole document instead."),
+                           code="preview_failed") from None
     audit.record(staff_actor(), "document_viewed", request=req, touch=False,
                  details={"document_id": doc.id, "kind": doc.kind, "page": page})
     db.session.commit()
@@ -331,7 +336,7 @@ def _int_or_none(value, field):
     value = (value or "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    if parse_id(value) is None:   # 2^64 would overflow the database
         raise InvalidInput(N_("Choose a value from the list."), code="bad_choice", field=field)
     return int(value)
 

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ... import audit
+from ...bounds import parse_id
 from ...errors import InvalidInput, N_
 from ...extensions import db
 from ...jobs import enqueue_after_commit
@@ -46,7 +47,7 @@ def _render(*, errors=None, values=None, new_secret=None, status=200):
     filter_status = request.args.get("status") or None
     if filter_status not in (None, *DELIVERY_STATUS_LABELS):
         filter_status = None
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))   # a keyset position: an id, or the first page
     rows = _deliveries(filter_status, before)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

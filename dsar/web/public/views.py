@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, refresh
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -19,7 +20,7 @@ from ...lifecycle import calendar_for
 from ...models import utcnow
 from ...models.enums import ActorType, Status
 from ...policy import localized
-from ...services import documents, intake
+from ...services import documents, form_submissions, intake
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -120,6 +121,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None, proble
                               "proof": localized(proof, lang) if proof else None})
     return {
         "values": values or {},
+        "submission_nonce": (values or {}).get(form_submissions.NONCE_FIELD) or form_submissions.new_form_nonce(),
         "errors": errors or {},
         "problems": problems or [],
         "types": types,
@@ -148,6 +150,11 @@ def new_request_POST():
     form = request.form
     values = {name: form.get(name, "").strip() for name in FIELD_ORDER}
     acting_for = values.get("acting_for") or "self"
+    # The same form sent twice is one request: the second POST shows the first one's result (item 9, issue 12).
+    submission = form_submissions.submission_key(form.get(form_submissions.NONCE_FIELD), form.items(multi=True))
+    previous = form_submissions.previous_request(submission)
+    if previous is not None:
+        return _submitted(previous, acting_for)
     subject = {
         "kind": values["subject_kind"] or None,
         "first_name": values["subject_first_name"],
@@ -198,8 +205,22 @@ def new_request_POST():
         problems.sort(key=lambda p: FIELD_ORDER.index(p[0]) if p[0] in FIELD_ORDER else len(FIELD_ORDER))
         values["details"] = form.get("details", "")
         values["requester_postal_address"] = form.get("requester_postal_address", "")
+        values[form_submissions.NONCE_FIELD] = form.get(form_submissions.NONCE_FIELD) if submission else None
         return render_template("public/new_request.html", **_form_context(values, errors, problems)), 422
-    db.session.commit()
+    form_submissions.remember(req, submission)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same form, sent twice at once: the other POST created the request (and its one email).
+        db.session.rollback()
+        previous = form_submissions.previous_request(submission)
+        if previous is None:
+            raise
+        return _submitted(previous, acting_for)
+    return _submitted(req, acting_for)
+
+
+def _submitted(req, acting_for: str):
     # The reference is shown on the next page, from the session: a URL carrying it would let anyone
     # check whether a reference exists.
     session["dsar_submitted"] = {"reference": req.reference, "acting_for": acting_for}
