@@ -1,6 +1,7 @@
 """The models, one module per aggregate. Importing this package registers them all."""
 from .auth import LoginThrottle
 from .base import UTCDateTime, utcnow
+from .checklist import RequestStep
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
@@ -19,6 +20,6 @@ __all__ = [
     "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
     "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
-    "PostMortemDirectiveChange", "RecipientNotification",
+    "PostMortemDirectiveChange", "RecipientNotification", "RequestStep",
     "ApiSubmission", "WebhookEndpoint",
 ]

@@ -78,6 +78,10 @@ class DataRequest(db.Model):
         sa.String(120), comment="Who verified identity (staff label, API key name, 'account')"
     )
     email_confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the requester's email was confirmed")
+    identity_doubt: Mapped[str | None] = mapped_column(
+        sa.Text, comment="Why staff have a reasonable doubt about the requester's identity (an ID copy is asked only then)"
+    )
+    identity_doubt_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When that doubt was recorded")
     status_link_salt: Mapped[str | None] = mapped_column(
         sa.String(32), comment="Random value signed into the status-page link; replacing it revokes earlier links"
     )

@@ -985,49 +985,60 @@ def purge_expired_links(now: datetime | None = None, *, limit: int = 200) -> int
 
 
 def _professionals_in_charge(req: DataRequest) -> list:
-    """The professional the request was last routed to and who did not decline it (policy art. 8.2).
+    """Every professional linked to the patient, each a recipient to notify (GDPR art. 19, policy art. 8.2 and 11).
 
-    A staff answer cancels the live task (services/routing.py), so a cancelled task still names who is
-    in charge; a later task (rerouting) takes precedence, and "not my patient" names no one.
+    The joint controller "professional" is every professional the patient's data were shared with: each
+    care link to the patient (in force or ended: the data reached them) and each professional the request
+    was routed to, except one who answered "not my patient" and has no care link. Sorted by name, one each.
     """
     from ..models.enums import TaskStatus
+    from .routing import matching_links
 
-    for task in reversed(list(getattr(req, "tasks", []) or [])):
+    found: dict[int, object] = {}
+    for link in matching_links(req):
+        found.setdefault(link.professional.id, link.professional)
+    for task in getattr(req, "tasks", []) or []:
         if task.status != TaskStatus.DECLINED:
-            return [task.professional]
-    return []
+            found.setdefault(task.professional.id, task.professional)
+    return sorted(found.values(), key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.id))
 
 
-def _recipient_contact(req: DataRequest, recipient) -> tuple[str | None, str | None]:
-    """(address, None) when an email can be sent, else (None, why not)."""
+def _recipient_contacts(req: DataRequest, recipient) -> list[tuple[str | None, str | None, int | None]]:
+    """Whom to tell for one recipient of the policy: [(address, why no address, professional id)].
+
+    A recipient with an address is one task; the joint controller "professional in charge" is one task
+    per professional linked to the patient (GDPR art. 19: every recipient the data were disclosed to).
+    """
     if recipient.contact_email:
         if recipient.contact_is_placeholder:
-            return None, "placeholder"
-        return recipient.contact_email, None
+            return [(None, "placeholder", None)]
+        return [(recipient.contact_email, None, None)]
     if recipient.contact_rule == "professional_in_charge":
         pros = _professionals_in_charge(req)
-        return (pros[0].email, None) if pros else (None, "no_professional")
-    return None, recipient.contact_rule or "no_contact"
+        return [(p.email, None, p.id) for p in pros] or [(None, "no_professional", None)]
+    return [(None, recipient.contact_rule or "no_contact", None)]
 
 
 def open_recipient_notifications(req: DataRequest, actor: Actor) -> list[RecipientNotification]:
-    """One task per recipient of each processing concerned (policy art. 11), once."""
+    """One task per recipient of each processing concerned (policy art. 11), and per professional, once."""
     policy = _policy()
-    existing = {(n.activity, n.recipient_key) for n in req.recipient_notifications}
+    existing = {(n.activity, n.recipient_key, n.professional_id) for n in req.recipient_notifications}
     created = []
     for act in _concerned_activities(req):
         for r in policy.recipients_for(act.key):
-            if (act.key, r.key) in existing:
-                continue
-            contact, problem = _recipient_contact(req, r)
-            task = RecipientNotification(request=req, activity=act.key, recipient_key=r.key, contact=contact,
-                                         contact_problem=problem, status=NotificationStatus.PENDING)
-            db.session.add(task)
-            created.append(task)
+            for contact, problem, professional_id in _recipient_contacts(req, r):
+                if (act.key, r.key, professional_id) in existing:
+                    continue
+                task = RecipientNotification(request=req, activity=act.key, recipient_key=r.key, contact=contact,
+                                             contact_problem=problem, professional_id=professional_id,
+                                             status=NotificationStatus.PENDING)
+                db.session.add(task)
+                created.append(task)
     db.session.flush()
     if created:
         audit.record(actor, "recipient_notifications_opened", request=req, details={
-            "recipients": [f"{t.activity}.{t.recipient_key}" for t in created], "gdpr": "art. 19",
+            "recipients": [f"{t.activity}.{t.recipient_key}" + (f"#{t.professional_id}" if t.professional_id else "")
+                           for t in created], "gdpr": "art. 19",
         })
     return created
 
@@ -1099,6 +1110,7 @@ def recipient_rows(req: DataRequest, lang: str) -> list[dict]:
         rows.append({
             "id": t.id, "task": t, "activity": localized(policy.activity(t.activity).name, lang),
             "name": localized(r.name, lang) if r else t.recipient_key, "kind": r.kind if r else None,
+            "professional": t.professional.full_name if t.professional is not None else None,
             "service": localized(r.service, lang) if r and r.service else "",
             "status": t.status, "contact": t.contact, "contact_problem": t.contact_problem,
             "reason": t.reason, "method": t.method, "closed_at": t.closed_at, "closed_by": t.closed_by,
@@ -1138,7 +1150,15 @@ def erasure_plan_for(req: DataRequest, *, today: date | None = None):
         contract_ended_on=ended, today=today,
         last_invoice_on=decision.last_invoice_on if decision else None,
         identity_proof_received_on=_identity_proof_day(req),
+        professional_contract_ends_on=_professional_contract_end(req),
     )
+
+
+def _professional_contract_end(req: DataRequest) -> date | None:
+    """When the contract of the professional(s) in charge ends, if every one has an end date (policy art. 12)."""
+    pros = _professionals_in_charge(req) if req.subject_kind == "patient" else []
+    ends = [p.contract_ended_on for p in pros]
+    return max(ends) if ends and all(ends) else None
 
 
 def set_erasure_facts(req: DataRequest, actor: Actor, *, contract_state: str, contract_ended_on: date | None = None,
