@@ -227,7 +227,8 @@ class RequestPageSchema(ma.Schema):
 # --- actions -----------------------------------------------------------------------------------------------
 
 ACTION_NAMES = ("verify_identity", "refuse_identity", "assign", "route", "clarify", "resume", "extend",
-                "answer", "refuse", "close", "reopen", "withdraw", "note")
+                "answer", "refuse", "close", "reopen", "withdraw", "note",
+                "complete_step")
 
 
 @_strict
@@ -238,7 +239,8 @@ class ActionSchema(ma.Schema):
         "verify_identity (method, note) · refuse_identity (reason) · assign (assignee_id) · route (professional_id or "
         "professional_external_id, or to_staff) · clarify (question; pauses the clock) · resume (answer) · "
         "extend (reason; GDPR art. 12(3), before the one-month date) · answer (outcome, message, reasons) · "
-        "refuse (reasons) · close · reopen (reason) · withdraw · note (note)")})
+        "refuse (reasons) · close · reopen (reason) · withdraw · note (note) · complete_step (step_id, note: tick a "
+        "step of the request's checklist; a required step still open makes a granting answer or the closure a 409)")})
     expected_version = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
         "description": "The version you acted on; another one means someone acted meanwhile: 409"})
     method = ma.fields.String(validate=validate.OneOf(values(IdentityMethod)))
@@ -253,6 +255,7 @@ class ActionSchema(ma.Schema):
     outcome = ma.fields.String(validate=validate.OneOf(values(Outcome)))
     message = Text(20000, multiline=True)
     reasons = Text(10000, multiline=True)
+    step_id = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
 
 
 # --- directory sync ----------------------------------------------------------------------------------------

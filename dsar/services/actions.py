@@ -17,8 +17,8 @@ from ..deadlines import legal_day
 from ..errors import IllegalTransition, InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
-from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus
-from . import documents, notifications
+from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus, Status
+from . import checklist, documents, notifications, objection
 
 
 def _policy():
@@ -59,6 +59,7 @@ def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMet
     notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
     from . import routing
 
+    checklist.open_checklist(req, actor)  # the policy's steps for this request, to tick before the answer
     routing.auto_route(req, actor)  # policy art. 8.2: a patient's request goes to the professional in charge
     return change
 
@@ -121,6 +122,7 @@ def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reason
            expected_version: int | None = None):
     from . import fulfilment
 
+    check_answer_allowed(req, outcome)
     change = lifecycle.answer(req, actor, outcome, message, reasons=reasons, expected_version=expected_version)
     fulfilment.after_answer(req, actor)
     return change
@@ -129,9 +131,31 @@ def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reason
 def refuse(req: DataRequest, actor: Actor, *, reasons: str, expected_version: int | None = None):
     from . import fulfilment
 
+    objection.require_objection_honoured(req, "refused")  # GDPR art. 21(3): never refused
     change = lifecycle.refuse(req, actor, reasons, expected_version=expected_version)
     fulfilment.after_refusal(req, actor)
     return change
+
+
+def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
+    """What must hold before any answer is recorded, whoever gives it (back-office, API, task page).
+
+    GDPR art. 21(3): an objection to direct marketing is never refused; the checklist: every required
+    step done before a giving answer (services/checklist.py), the error naming the step and its article.
+    """
+    objection.require_objection_honoured(req, outcome)
+    checklist.require_done(req, Status.ANSWERED, outcome)
+
+
+def complete_step(req: DataRequest, actor: Actor, *, step_id: int, note: str | None = None,
+                  expected_version: int | None = None):
+    """Tick a step of the request's checklist (policy request_types.*.steps)."""
+    lifecycle.check_version(req, expected_version)
+    try:
+        step_id = int(step_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(N_("Choose a step."), code="bad_step", field="step_id") from None
+    return checklist.complete_step(req, actor, step_id, note=note)
 
 
 def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None):
@@ -151,6 +175,7 @@ def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None
                "(recipients to notify, account deactivation to confirm)."),
             code="obligations_pending", count=len(pending),
         )
+    checklist.require_done(req, Status.CLOSED, req.outcome)  # the checklist's "required before closed" steps
     return lifecycle.close(req, actor, expected_version=expected_version)
 
 
@@ -181,6 +206,7 @@ ACTIONS = {
     "reopen": (reopen, {"reason"}),
     "withdraw": (withdraw, set()),
     "note": (add_note, {"note"}),
+    "complete_step": (complete_step, {"step_id", "note"}),
 }
 
 

@@ -438,8 +438,9 @@ def submit_request(
     else:
         notifications.email_requester(req, "request_received", _received_context(req))
     if method is not None:
-        from . import routing
+        from . import checklist, routing
 
+        checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
         routing.auto_route(req, actor)
     log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
     return req

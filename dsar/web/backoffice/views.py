@@ -17,6 +17,7 @@ from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, Req
                              Status, SubjectKind)
 from ...policy import evaluate_rights, localized
 from ...services import actions
+from ...services import checklist as checklist_service
 from ...services import queue as queue_service
 from ..common import translate_error
 from . import bp
@@ -210,6 +211,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         and can_extend(today, req.one_month_due_date),
         outcomes=[o.value for o in Outcome], lang=lang, localized=localized, policy=_policy(),
         methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value],
+        checklist=checklist_service.items(req, lang),
         **_labels(),
     )
     ctx["pdf_pages"] = _pdf_pages(ctx["identity_documents"])
@@ -308,6 +310,8 @@ FORM_RULES = {
     "reopen": {"reopen"},
     "withdraw": {"withdraw"},
     "note": {"note"},
+    "complete_step": {"note"},  # ticking a checklist step is open whenever a note is (services/checklist.py)
+    "medical_item": {"note"},  # how old a medical record item is (CSP R.1111-1): services/medical_record.py checks
 }
 FORM_FIELDS = {
     "verify_identity": {"method"},
@@ -323,6 +327,8 @@ FORM_FIELDS = {
     "reopen": {"reason"},
     "withdraw": set(),
     "note": {"note"},
+    "complete_step": {"step_id", "note"},
+    "medical_item": {"label", "older_than_5_years", "item_id"},
 }
 COMMON_FIELDS = {"csrf_token", "version"}
 
@@ -376,6 +382,9 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.withdraw(req, actor, expected_version=version)
     if form == "note":
         return actions.add_note(req, actor, note=v.get("note", ""), expected_version=version)
+    if form == "complete_step":
+        return actions.complete_step(req, actor, step_id=_int_or_none(v.get("step_id"), "step_id"),
+                                     note=v.get("note"), expected_version=version)
     raise NotFound(N_("No such action."))
 
 
@@ -404,6 +413,7 @@ SUCCESS_MESSAGES = {
     "reopen": N_("Request reopened."),
     "withdraw": N_("Withdrawal recorded."),
     "note": N_("Note added."),
+    "complete_step": N_("Step marked as done."),
 }
 
 

@@ -21,7 +21,7 @@ from ...extensions import db, limiter
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
-from ...services import routing
+from ...services import checklist, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -156,6 +156,7 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "values": values or {},
         "dpo_email": _dpo_email(),
         "routing_article": policy.article("routing"),
+        "checklist": checklist.items(req, lang),
     }
     return render_template("tasks/task.html", **context), status_code
 
@@ -302,6 +303,23 @@ def help_POST(token: str):
         return result
     flash(_("Your question was sent to the DPO, who will answer you by email."), "success")
     return redirect(url_for("tasks.task_GET", token=token), code=303)
+
+
+@bp.post("/<token>/step")
+@limiter.limit(_limit("action"))
+def step_POST(token: str):
+    """The professional ticks a step of the request's checklist (e.g. the minor's objection, CSP L.1111-5)."""
+    values = {"step_id": request.form.get("step_id", ""), "note": request.form.get("note", "")}
+
+    def action(task):
+        checklist.complete_step_for_task(task, _actor(task), step_id=values["step_id"], note=values["note"])
+        return None
+
+    result = _act(token, action, values=values)
+    if result is not None:
+        return result
+    flash(_("Step marked as done."), "success")
+    return redirect(url_for("tasks.task_GET", token=token) + "#checklist", code=303)
 
 
 @bp.post("/<token>/renew")
