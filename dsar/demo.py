@@ -132,6 +132,8 @@ def load_demo(*, if_empty: bool = False) -> str:
     # 9. Answered, then closed.
     req = submit(25, "objection", _subject("Louis", "Mercier", "louis.mercier@demo.test", kind="prospect"), "email",
                  identity_method="in_person")
+    for step in list(req.steps):  # the checklist of an objection (GDPR art. 21, 21(3)), done before the answer
+        actions.complete_step(req, dpo, step_id=step.id, note="Fait (démo).")
     actions.answer(req, dpo, outcome="granted", message="Vous ne recevrez plus nos communications commerciales.")
     db.session.commit()
     actions.close(req, dpo)
