@@ -351,7 +351,9 @@ class ComplaintAuthority:
 @dataclass(frozen=True)
 class Dpo:
     name: str | None
-    email: str
+    #: None when the policy names no DPO contact: a configuration gap shown to the DPO, never replaced by
+    #: another address on letters (GDPR art. 13(1)(b), 37(7)).
+    email: str | None
     postal_address: str | None
 
 
@@ -365,7 +367,7 @@ class Controller:
     complaint_authority: ComplaintAuthority
 
     @property
-    def dpo_email(self) -> str:
+    def dpo_email(self) -> str | None:
         return self.dpo.email
 
 
@@ -528,6 +530,9 @@ class Recipient:
     joint_controller: str | None
     country: str | None
     transfers: tuple[Transfer, ...]
+    #: Whether health data reach this recipient; None: the policy does not say (for a recipient of a
+    #: processing of health data that transfers outside the EU, a configuration gap).
+    receives_health_data: bool | None = None
 
     @property
     def transfer(self) -> Transfer | None:
@@ -589,12 +594,27 @@ class MedicalRecordRule:
 
 
 @dataclass(frozen=True)
+class ClarificationRule:
+    """What one kind of clarification does to the period (DESIGN.md rule 4)."""
+
+    suspends: bool
+    legal_reference: dict[str, str] | None
+
+
+@dataclass(frozen=True)
 class Deadlines:
     months: int
     extension_months: int
     calendar: Calendar
     timezone: str
     medical_record: MedicalRecordRule | None
+    #: kind of clarification (CLARIFICATION_KINDS) -> its rule.
+    clarifications: dict[str, ClarificationRule] = dc_field(default_factory=dict)
+
+    def clarification_suspends(self, kind: str) -> bool:
+        """Whether a clarification of ``kind`` stops the clock (the law's reading when the policy is silent)."""
+        rule = self.clarifications.get(kind)
+        return rule.suspends if rule is not None else DEFAULT_CLARIFICATION_SUSPENDS[kind]
 
 
 @dataclass(frozen=True)
@@ -656,6 +676,16 @@ class RequestType:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A passage of the policy open to more than one reading, and the reading this file applies (shown to the DPO)."""
+
+    key: str
+    question: dict[str, str]
+    choice: dict[str, str]
+    applies_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     key: str
@@ -675,6 +705,8 @@ class Policy:
     routing: Routing
     delivery: Delivery
     request_types: dict[str, RequestType]
+    #: Readings the policy's text leaves open, and the choice made for each (issue 13 item 13): key -> Reading.
+    readings: dict[str, "Reading"] = dc_field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------
 
@@ -1071,6 +1103,7 @@ class RecipientSchema(_Strict):
     joint_controller = _key()
     country = fields.String(validate=validate.Regexp(r"^(EU|[A-Z]{2})$", error="not a country code (EU or ISO 3166): {input!r}"))
     transfers = fields.List(fields.Nested(TransferSchema), load_default=list)
+    receives_health_data = fields.Boolean(allow_none=True, load_default=None)
 
     @validates_schema
     def _one_contact(self, data, **kwargs):
@@ -1086,7 +1119,7 @@ class ComplaintAuthoritySchema(_Strict):
 
 class DpoSchema(_Strict):
     name = fields.String(allow_none=True, load_default=None)
-    email = _email(required=True)
+    email = _email(allow_none=True, load_default=None)
     postal_address = fields.String(allow_none=True, load_default=None)
 
 
@@ -1150,12 +1183,19 @@ class MedicalRecordSchema(_Strict):
     minimum_wait_hours = _count(required=True)
 
 
+class ClarificationRuleSchema(_Strict):
+    suspends = fields.Boolean(required=True)
+    legal_reference = _Localized()
+
+
 class DeadlinesSchema(_Strict):
     months = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, error="must be at least 1 (got {input})"))
     extension_months = _count(required=True)
     calendar = fields.Nested(CalendarSchema, required=True)
     timezone = fields.String(load_default="Europe/Paris")
     medical_record = fields.Nested(MedicalRecordSchema, allow_none=True, load_default=None)
+    clarifications = _Keyed(ClarificationRuleSchema, noun="kind of clarification", allowed=CLARIFICATION_KINDS,
+                            load_default=dict)
 
 
 class RoutingRuleSchema(_Strict):
@@ -1209,6 +1249,13 @@ class RequestTypeSchema(_Strict):
     steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(min=1))
 
 
+class ReadingSchema(_Strict):
+    question = _Localized(required=True)
+    choice = _Localized(required=True)
+    #: Dotted keys of the policy file this choice is applied to.
+    applies_to = fields.List(fields.String(), load_default=list)
+
+
 class PolicySchema(_Strict):
     version = fields.Integer(strict=True, required=True, validate=validate.Equal(1, error="unsupported version {input} (this service reads version 1)"))
     key = _key(required=True)
@@ -1226,6 +1273,7 @@ class PolicySchema(_Strict):
     deadlines = fields.Nested(DeadlinesSchema, required=True)
     routing = fields.Nested(RoutingSchema, required=True)
     delivery = fields.Nested(DeliverySchema, required=True)
+    readings = _Keyed(ReadingSchema, noun="reading", load_default=dict)
     request_types = _Keyed(RequestTypeSchema, noun="request type", allowed=REQUEST_TYPES, required=True)
 
 
@@ -1631,6 +1679,7 @@ def _build(source: str, doc: dict) -> Policy:
                     contact_rule=r.get("contact_rule"),
                     joint_controller=r.get("joint_controller"),
                     country=r.get("country"),
+                    receives_health_data=r["receives_health_data"],
                     transfers=tuple(
                         Transfer(
                             destination=_loc(t["destination"]),
@@ -1711,6 +1760,9 @@ def _build(source: str, doc: dict) -> Policy:
             calendar=Calendar(d["calendar"]["country"], d["calendar"]["subdivision"]),
             timezone=d["timezone"],
             medical_record=MedicalRecordRule(**mr) if mr else None,
+            clarifications={
+                k: ClarificationRule(c["suspends"], _loc(c.get("legal_reference"))) for k, c in d["clarifications"].items()
+            },
         ),
         routing=Routing(
             rules=tuple(
@@ -1724,6 +1776,10 @@ def _build(source: str, doc: dict) -> Policy:
         ),
         delivery=Delivery(**doc["delivery"]),
         request_types=request_types,
+        readings={
+            k: Reading(k, _loc(r["question"]), _loc(r["choice"]), tuple(r["applies_to"]))
+            for k, r in doc["readings"].items()
+        },
     )
 
 

@@ -144,7 +144,6 @@ class RequestCreateSchema(ma.Schema):
                                 metadata={"description": "Keys of the policy's processing activities; default from the subject kind"})
     medical_record = ma.fields.Boolean(load_default=False, metadata={
         "description": "A patient asks for their medical record (CSP L.1111-7: 8 days, 2 months over 5 years)"})
-    medical_info_older_than_5_years = ma.fields.Boolean(load_default=False)
     external_account_id = Text(64, load_default=None, allow_none=True,
                                metadata={"description": "The account's identifier in the application"})
     client_reference = Text(64, load_default=None, allow_none=True, metadata={
@@ -179,13 +178,22 @@ class RequestSchema(ma.Schema):
         "description": "The date the answer is due now (pauses, extension and the medical-record rule applied)"})
     one_month_due_date = Day(required=True, allow_none=True, metadata={"description": "The one-month date (GDPR art. 12(3))"})
     extended_due_date = Day(required=True, allow_none=True, metadata={"description": "Set once extended by two months"})
+    medical_record_old_due_date = Day(required=True, allow_none=True, metadata={
+        "description": "CSP R.1111-1: 2 months from receipt for the medical record items over five years old"})
     paused = ma.fields.Method("_is_paused", required=True, metadata={
-        "type": "boolean", "description": "The clock stands still: a clarification is awaited"})
+        "type": "boolean", "description": "A clarification is awaited; only an identity question stops the clock "
+                                          "(décret n° 2019-536 art. 77), never once the date has passed"})
     outcome = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(values(Outcome)))
     identity_method = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(values(IdentityMethod)))
     identity_verified_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
     handler = ma.fields.String(required=True, metadata={"description": "staff or professional (policy art. 8.2)"})
     answered_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
+    refused_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso", metadata={
+        "description": "When a whole or partial refusal was given"})
+    refusal_late = ma.fields.Boolean(required=True, metadata={
+        "description": "The refusal came after the one-month date (GDPR art. 12(4)), even after an extension"})
+    unfounded_or_excessive = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(
+        ("manifestly_unfounded", "excessive")), metadata={"description": "GDPR art. 12(5) decision, if any"})
     closed_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
     external_account_id = ma.fields.String(required=True, allow_none=True)
     updated_at = ma.fields.AwareDateTime(required=True, format="iso")
@@ -227,7 +235,7 @@ class RequestPageSchema(ma.Schema):
 # --- actions -----------------------------------------------------------------------------------------------
 
 ACTION_NAMES = ("verify_identity", "refuse_identity", "assign", "route", "clarify", "resume", "extend",
-                "answer", "refuse", "close", "reopen", "withdraw", "note",
+                "answer", "refuse", "close", "reopen", "withdraw", "note", "medical_record_item",
                 "complete_step")
 
 
@@ -237,10 +245,13 @@ class ActionSchema(ma.Schema):
 
     action = ma.fields.String(required=True, validate=validate.OneOf(ACTION_NAMES), metadata={"description": (
         "verify_identity (method, note) · refuse_identity (reason) · assign (assignee_id) · route (professional_id or "
-        "professional_external_id, or to_staff) · clarify (question; pauses the clock) · resume (answer) · "
+        "professional_external_id, or to_staff) · clarify (question, kind: identity suspends the period, "
+        "décret n° 2019-536 art. 77; scope does not, GDPR art. 12(3); default scope) · resume (answer) · "
         "extend (reason; GDPR art. 12(3), before the one-month date) · answer (outcome, message, reasons) · "
-        "refuse (reasons) · close · reopen (reason) · withdraw · note (note) · complete_step (step_id, note: tick a "
-        "step of the request's checklist; a required step still open makes a granting answer or the closure a 409)")})
+        "refuse (reasons; unfounded_or_excessive and its grounds for GDPR art. 12(5)) · close · reopen (reason) · "
+        "withdraw · note (note) · medical_record_item (label, older_than_5_years, item_id to change one; "
+        "CSP R.1111-1) · complete_step (step_id, note: tick a step of the request's checklist; a required step "
+        "still open makes a granting answer or the closure a 409)")})
     expected_version = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
         "description": "The version you acted on; another one means someone acted meanwhile: 409"})
     method = ma.fields.String(validate=validate.OneOf(values(IdentityMethod)))
@@ -251,10 +262,16 @@ class ActionSchema(ma.Schema):
     professional_external_id = Text(64)
     to_staff = ma.fields.Boolean()
     question = Text(5000, multiline=True)
+    kind = ma.fields.String(validate=validate.OneOf(("identity", "scope")))
     answer = Text(10000, multiline=True)
     outcome = ma.fields.String(validate=validate.OneOf(values(Outcome)))
     message = Text(20000, multiline=True)
     reasons = Text(10000, multiline=True)
+    unfounded_or_excessive = ma.fields.String(validate=validate.OneOf(("manifestly_unfounded", "excessive")))
+    unfounded_or_excessive_grounds = Text(10000, multiline=True)
+    label = Text(200)
+    older_than_5_years = ma.fields.Boolean()
+    item_id = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
     step_id = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
 
 

@@ -5,6 +5,7 @@ from .checklist import RequestStep
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
+from .medical_record import MedicalRecordItem
 from .fulfilment import (
     AccountDeactivation, Download, DownloadLink, ErasureDecision, PortableDataset, PostMortemDirective,
     PostMortemDirectiveChange, RecipientNotification,
@@ -18,7 +19,7 @@ from .webhooks import ApiSubmission, WebhookEndpoint
 __all__ = [
     "LoginThrottle", "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
     "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
-    "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
+    "DataRequest", "MedicalRecordItem", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
     "PostMortemDirectiveChange", "RecipientNotification", "RequestStep",
     "ApiSubmission", "WebhookEndpoint",

@@ -100,9 +100,20 @@ def route(req: DataRequest, actor: Actor, *, professional_id: int | None = None,
     return routing.route_to_professional(req, actor, pro, expected_version=expected_version)
 
 
-def ask_clarification(req: DataRequest, actor: Actor, *, question: str, expected_version: int | None = None):
-    change = lifecycle.ask_clarification(req, actor, question, today=_today(), expected_version=expected_version)
-    notifications.email_requester(req, "clarification_asked", {"question": question.strip()})
+def ask_clarification(req: DataRequest, actor: Actor, *, question: str, kind: str = "scope",
+                      expected_version: int | None = None):
+    """Ask the requester a question about their identity or the scope of the request (DESIGN.md rule 4).
+
+    The email says exactly what happens to the deadline: suspended (identity, décret n° 2019-536 art. 77),
+    still running (scope, GDPR art. 12(3)), or already passed (it does not move).
+    """
+    change = lifecycle.ask_clarification(req, actor, question, today=_today(), policy=_policy(), kind=kind,
+                                         expected_version=expected_version)
+    pause = req.pauses[-1]
+    notifications.email_requester(req, "clarification_asked", {
+        "question": question.strip(), "effect": lifecycle.clarification_effect(req, _policy(), pause.kind, pause.started_on),
+        "due_date": req.due_date, "paused_on": pause.started_on,
+    })
     return change
 
 
@@ -128,13 +139,25 @@ def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reason
     return change
 
 
-def refuse(req: DataRequest, actor: Actor, *, reasons: str, expected_version: int | None = None):
+def refuse(req: DataRequest, actor: Actor, *, reasons: str, unfounded_or_excessive: str | None = None,
+           unfounded_or_excessive_grounds: str | None = None, expected_version: int | None = None):
+    """Refuse the request: GDPR art. 12(4) (refusal date, late flag), art. 12(5) (unfounded or excessive, grounds)."""
     from . import fulfilment
 
     objection.require_objection_honoured(req, "refused")  # GDPR art. 21(3): never refused
-    change = lifecycle.refuse(req, actor, reasons, expected_version=expected_version)
+    change = lifecycle.refuse(req, actor, reasons, unfounded_or_excessive=unfounded_or_excessive or None,
+                              grounds=unfounded_or_excessive_grounds, expected_version=expected_version)
     fulfilment.after_refusal(req, actor)
     return change
+
+
+def set_medical_record_item(req: DataRequest, actor: Actor, *, label: str | None = None, older_than_5_years=False,
+                            item_id: int | None = None, expected_version: int | None = None):
+    """How old an item of the requested medical record is (CSP R.1111-1), as its holder establishes it."""
+    from . import medical_record
+
+    lifecycle.check_version(req, expected_version)
+    return medical_record.set_item(req, actor, label=label, older_than_5_years=older_than_5_years, item_id=item_id)
 
 
 def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
@@ -143,7 +166,13 @@ def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
     GDPR art. 21(3): an objection to direct marketing is never refused; the checklist: every required
     step done before a giving answer (services/checklist.py), the error naming the step and its article.
     """
+    from . import fulfilment
+    from ..models.enums import Outcome
+
     objection.require_objection_honoured(req, outcome)
+    if outcome in set(Outcome):
+        # Who may be given what after a death (LIL art. 85, CSP L.1110-4 V) comes before what remains to do.
+        fulfilment._check_post_mortem_standing(req, Outcome(outcome))
     checklist.require_done(req, Status.ANSWERED, outcome)
 
 
@@ -197,11 +226,12 @@ ACTIONS = {
     "refuse_identity": (refuse_identity, {"reason"}),
     "assign": (assign, {"assignee_id"}),
     "route": (route, {"professional_id", "to_staff"}),
-    "clarify": (ask_clarification, {"question"}),
+    "clarify": (ask_clarification, {"question", "kind"}),
     "resume": (resume, {"answer"}),
     "extend": (extend, {"reason"}),
     "answer": (answer, {"outcome", "message", "reasons"}),
-    "refuse": (refuse, {"reasons"}),
+    "refuse": (refuse, {"reasons", "unfounded_or_excessive", "unfounded_or_excessive_grounds"}),
+    "medical_record_item": (set_medical_record_item, {"label", "older_than_5_years", "item_id"}),
     "close": (close, set()),
     "reopen": (reopen, {"reason"}),
     "withdraw": (withdraw, set()),

@@ -30,10 +30,10 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import audit
+from .. import audit, lifecycle
 from ..actors import Actor
 from ..deadlines import PARIS, legal_day
-from ..errors import DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
+from ..errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ..extensions import db
 from ..files import RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
@@ -136,9 +136,21 @@ def after_refusal(req: DataRequest, actor: Actor) -> DownloadLink:
 
 
 def produce_letter(req: DataRequest, kind: str, actor: Actor, **ctx) -> tuple[Document, bytes]:
-    """Render a letter in the requester's language and keep it as a LETTER document."""
-    from ..pdf import render_letter
+    """Render a letter in the requester's language and keep it as a LETTER document.
 
+    A contradiction in the policy (a transfer on an invalidated safeguard, "health data never leave the
+    EU" beside transfers of a processing of health data) stops every letter with a 409 until the DPO fixes
+    the file: a letter to a data subject never states it (``policy_warnings.letter_blockers``).
+    """
+    from ..pdf import render_letter
+    from ..policy_warnings import letter_blockers
+
+    blockers = letter_blockers(_policy())
+    if blockers:
+        raise Conflict(
+            N_("No letter can go out until the DPO fixes the policy file: %(keys)s."),
+            code="policy_contradiction", keys=", ".join(w.key for w in blockers),
+        )
     data = render_letter(kind, req, req.language or "fr", **ctx)
     name = f"{_file_stem(kind, req.language)}-{req.reference}.pdf"
     doc = _store_generated(req, DocumentKind.LETTER, data, name, actor, check_as_upload=True)
@@ -207,6 +219,9 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         pause = _open_or_last_pause(req)
         ctx["question"] = pause.question if pause else ""
         ctx["paused_on"] = pause.started_on if pause else None
+        # DESIGN.md rule 4: the letter says exactly what happens to the deadline (suspended, running, passed).
+        ctx["effect"] = lifecycle.clarification_effect(req, policy, pause.kind or "scope", pause.started_on) if pause else None
+        ctx["due_date"] = req.due_date
     if kind == "identity_requested":
         refused = [d for d in req.documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
                    and d.review_status == ReviewStatus.REFUSED]

@@ -223,7 +223,6 @@ def submit_request(
     received_at: datetime | None = None,
     identity_method: str | None = None,
     medical_record: bool = False,
-    medical_info_older_than_5_years: bool = False,
     external_account_id: str | None = None,
     actor: Actor,
 ) -> DataRequest:
@@ -371,15 +370,12 @@ def submit_request(
         problems.add("details", N_("Tell us which data are wrong and what they should be."), "required")
 
     medical_record = _flag(medical_record, "medical_record", problems)
-    older = _flag(medical_info_older_than_5_years, "medical_info_older_than_5_years", problems)
     if medical_record and (kind != "patient" or type != RequestType.ACCESS):
         problems.add("medical_record", N_("Only a patient's request for access can ask for the medical record."),
                      "not_medical")
         medical_record = False
-    if older and not medical_record:
-        problems.add("medical_info_older_than_5_years", N_("This applies only to a request for the medical record."),
-                     "not_medical")
-        older = False
+    # How old each item of the record is, is a fact its holder establishes afterwards (CSP R.1111-1;
+    # services/medical_record.py), not something the requester declares.
 
     if activities is None:
         activity_keys = [a.key for a in policy.activities_for_subject(kind)] if kind else []
@@ -404,7 +400,7 @@ def submit_request(
     req = DataRequest(
         type=str(type), subject_kind=kind, activities=activity_keys, channel=str(channel), language=language,
         details=details, received_at=received_at, medical_record=medical_record,
-        medical_info_older_than_5_years=older, external_account_id=external_account_id,
+        external_account_id=external_account_id,
         status_link_salt=secrets.token_hex(16),
     )
     req.subject = RequestSubject(kind=kind, first_name=s_first, last_name=s_last, email=s_email, phone=s_phone,

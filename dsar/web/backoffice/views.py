@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from ... import audit, lifecycle
 from ...deadlines import can_extend, legal_day
+from ...policy_warnings import configuration_warnings
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ...extensions import db
 from ...models import DataRequest, Document, Event, utcnow
@@ -107,7 +108,7 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), **_labels(),
+        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()), **_labels(),
     )
 
 
@@ -318,11 +319,11 @@ FORM_FIELDS = {
     "refuse_identity": {"reason"},
     "route": {"professional_id", "to_staff"},
     "assign": {"assignee_id"},
-    "clarify": {"question"},
+    "clarify": {"question", "kind"},
     "resume": {"answer"},
     "extend": {"reason"},
     "answer": {"outcome", "message", "reasons"},
-    "refuse": {"reasons"},
+    "refuse": {"reasons", "unfounded_or_excessive", "unfounded_or_excessive_grounds"},
     "close": set(),
     "reopen": {"reason"},
     "withdraw": set(),
@@ -358,7 +359,8 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.assign(req, actor, assignee_id=_int_or_none(v.get("assignee_id"), "assignee_id"),
                               expected_version=version)
     if form == "clarify":
-        return actions.ask_clarification(req, actor, question=v.get("question", ""), expected_version=version)
+        return actions.ask_clarification(req, actor, question=v.get("question", ""), kind=v.get("kind") or "scope",
+                                         expected_version=version)
     if form == "resume":
         return actions.resume(req, actor, answer=(v.get("answer") or "").strip() or None, expected_version=version)
     if form == "extend":
@@ -373,7 +375,14 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
                               reasons=(v.get("reasons") or "").strip() or None, expected_version=req.version)
     if form == "refuse":
-        return actions.refuse(req, actor, reasons=v.get("reasons", ""), expected_version=version)
+        return actions.refuse(req, actor, reasons=v.get("reasons", ""),
+                              unfounded_or_excessive=v.get("unfounded_or_excessive") or None,
+                              unfounded_or_excessive_grounds=v.get("unfounded_or_excessive_grounds"),
+                              expected_version=version)
+    if form == "medical_item":
+        return actions.set_medical_record_item(
+            req, actor, label=v.get("label"), older_than_5_years=v.get("older_than_5_years") or "0",
+            item_id=_int_or_none(v.get("item_id"), "item_id"), expected_version=version)
     if form == "close":
         return actions.close(req, actor, expected_version=version)
     if form == "reopen":
@@ -459,6 +468,14 @@ def action_POST(reference: str, form: str):
 
 
 # --- template filters ------------------------------------------------------------------------------------
+
+
+@bp.app_template_global("pw_text")
+def policy_warning_text(value, lang):
+    """A localized parameter of a configuration warning, in the page's language."""
+    from ...policy_warnings import text
+
+    return text(value, lang)
 
 
 @bp.app_template_filter("dict_without")

@@ -67,7 +67,7 @@ FIELD_ORDER = [
     "subject_first_name", "subject_last_name", "subject_email", "subject_phone", "subject_birth_date",
     "subject_deceased",
     "requester_first_name", "requester_last_name", "requester_email", "requester_phone", "requester_postal_address",
-    "medical_record", "medical_info_older_than_5_years", "details", "accuracy",
+    "medical_record", "details", "accuracy",
 ]
 
 _SERVICE_TO_FORM = {

@@ -142,6 +142,8 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "days_left": deadlines.days_left(today, due) if due else None,
         "details": req.details,
         "medical_record": req.medical_record,
+        "medical_items": list(req.medical_record_items),
+        "medical_old_due_date": req.medical_record_old_due_date,
         "earliest_release_at": req.earliest_release_at,
         "paused": Status(req.status) == Status.AWAITING_REQUESTER,
         "extended": req.extended_at is not None,
@@ -249,6 +251,26 @@ def answer_POST(token: str):
     if result is not None:
         return result
     flash(_("Your answer was recorded. IDOMED will send it to the requester."), "success")
+    return redirect(url_for("tasks.task_GET", token=token), code=303)
+
+
+@bp.post("/<token>/medical-item")
+@limiter.limit(_limit("action"))
+def medical_item_POST(token: str):
+    """The professional says how old an item of the medical record is (CSP R.1111-1): it sets its date."""
+    from ...services import medical_record
+
+    values = {"label": request.form.get("label", ""), "older_than_5_years": request.form.get("older_than_5_years", "0")}
+
+    def action(task):
+        medical_record.set_item(task.request, _actor(task), label=values["label"],
+                                older_than_5_years=values["older_than_5_years"])
+        return None
+
+    result = _act(token, action, values=values)
+    if result is not None:
+        return result
+    flash(_("Recorded: the deadline for the medical record follows how old each item is."), "success")
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 
 
