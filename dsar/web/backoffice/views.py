@@ -413,7 +413,7 @@ SUCCESS_MESSAGES = {
     "refuse_identity": N_("Identity refused: the requester is asked for a new document."),
     "route": N_("Routing recorded."),
     "assign": N_("Assignment recorded."),
-    "clarify": N_("Clarification asked: the clock is paused until the requester answers."),
+    "clarify": N_("Clarification asked: the requester is told what it does to the deadline (an identity question suspends it, a scope question does not)."),
     "resume": N_("The clock runs again."),
     "extend": N_("Deadline extended by two months; the requester is told why."),
     "answer": N_("Answer recorded."),
@@ -423,6 +423,7 @@ SUCCESS_MESSAGES = {
     "withdraw": N_("Withdrawal recorded."),
     "note": N_("Note added."),
     "complete_step": N_("Step marked as done."),
+    "medical_item": N_("Medical record item recorded: the deadlines follow how old each item is (CSP R.1111-1)."),
 }
 
 
