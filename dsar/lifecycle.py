@@ -46,7 +46,8 @@ A = ActorType
 RULES: dict[str, Rule] = {
     "confirm_email": _rule({S.UNCONFIRMED}, S.AWAITING_IDENTITY, A.REQUESTER, A.SYSTEM),
     "submit_identity": _rule({S.AWAITING_IDENTITY}, S.IDENTITY_REVIEW, A.REQUESTER, A.STAFF, A.API),
-    "accept_identity": _rule({S.IDENTITY_REVIEW, S.AWAITING_IDENTITY}, S.OPEN, A.STAFF, A.API),
+    # SYSTEM: identity verified from the records held, policy identity.document_required: on_reasonable_doubt.
+    "accept_identity": _rule({S.IDENTITY_REVIEW, S.AWAITING_IDENTITY}, S.OPEN, A.STAFF, A.API, A.SYSTEM),
     "refuse_identity": _rule({S.IDENTITY_REVIEW}, S.AWAITING_IDENTITY, A.STAFF, A.API),
     "assign": _rule({S.OPEN, S.IN_PROGRESS, S.AWAITING_REQUESTER}, None, A.STAFF, A.API, moves={S.OPEN: S.IN_PROGRESS}),
     "route_to_professional": _rule({S.OPEN, S.IN_PROGRESS}, S.IN_PROGRESS, A.STAFF, A.API, A.SYSTEM),

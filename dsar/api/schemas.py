@@ -236,7 +236,7 @@ class RequestPageSchema(ma.Schema):
 
 ACTION_NAMES = ("verify_identity", "refuse_identity", "assign", "route", "clarify", "resume", "extend",
                 "answer", "refuse", "close", "reopen", "withdraw", "note", "medical_record_item",
-                "complete_step")
+                "complete_step", "record_identity_doubt")
 
 
 @_strict
@@ -251,7 +251,8 @@ class ActionSchema(ma.Schema):
         "refuse (reasons; unfounded_or_excessive and its grounds for GDPR art. 12(5)) · close · reopen (reason) · "
         "withdraw · note (note) · medical_record_item (label, older_than_5_years, item_id to change one; "
         "CSP R.1111-1) · complete_step (step_id, note: tick a step of the request's checklist; a required step "
-        "still open makes a granting answer or the closure a 409)")})
+        "still open makes a granting answer or the closure a 409) · record_identity_doubt (reason: a "
+        "reasonable doubt about the requester's identity; only then is a document asked for, GDPR art. 12(6))")})
     expected_version = ma.fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
         "description": "The version you acted on; another one means someone acted meanwhile: 409"})
     method = ma.fields.String(validate=validate.OneOf(values(IdentityMethod)))

@@ -176,6 +176,15 @@ def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
     checklist.require_done(req, Status.ANSWERED, outcome)
 
 
+def record_identity_doubt(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
+    """A reasonable doubt about the requester's identity, and why: only then is a document asked for
+    (policy identity.document_required: on_reasonable_doubt; GDPR art. 12(6))."""
+    from . import identity
+
+    lifecycle.check_version(req, expected_version)
+    return identity.record_doubt(req, actor, reason=reason)
+
+
 def complete_step(req: DataRequest, actor: Actor, *, step_id: int, note: str | None = None,
                   expected_version: int | None = None):
     """Tick a step of the request's checklist (policy request_types.*.steps)."""
@@ -237,6 +246,7 @@ ACTIONS = {
     "withdraw": (withdraw, set()),
     "note": (add_note, {"note"}),
     "complete_step": (complete_step, {"step_id", "note"}),
+    "record_identity_doubt": (record_identity_doubt, {"reason"}),
 }
 
 

@@ -1458,11 +1458,15 @@ def post_mortem_standing(req: DataRequest) -> PostMortemStanding | None:
     if subject is None or requester is None or not subject.deceased:
         return None
     rel = requester.relationship_to_subject
-    if rel not in (Relationship.HEIR, Relationship.EXECUTOR):
+    if rel not in (Relationship.HEIR, Relationship.EXECUTOR, *CSP_RELATIVES):
         return None
     directive = directive_for_subject(req)
     did = directive.id if directive else None
     rtype = RequestType(req.type)
+    if rel in CSP_RELATIVES or (rel == Relationship.HEIR and concerns_patient_health_data(req)):
+        csp = _csp_standing(req, rel, rtype, did)
+        if csp is not None:
+            return csp
     if rel == Relationship.EXECUTOR:
         if directive is None:
             return PostMortemStanding("executor", False, N_(
@@ -1489,6 +1493,47 @@ def post_mortem_standing(req: DataRequest) -> PostMortemStanding | None:
     return PostMortemStanding("heir", True, N_(
         "Heirs may exercise this right to the extent needed to settle the estate or to have the death taken into "
         "account (art. 85 II)."), HEIR_SCOPES[rtype], did)
+
+
+#: CSP L.1110-4 V: who may have a deceased patient's health information, and what for.
+CSP_RELATIVES = (Relationship.COHABITANT, Relationship.PACS_PARTNER)
+CSP_SCOPE = N_("the health information needed to know the causes of death, to defend the memory of the deceased "
+               "or to assert your rights, unless the deceased objected during their lifetime (Code de la santé "
+               "publique, art. L.1110-4 V)")
+#: An heir also keeps art. 85 II 1° for the data that are not health information (the estate).
+CSP_HEIR_SCOPE = N_("the health information needed to know the causes of death, to defend the memory of the deceased "
+                    "or to assert your rights, unless the deceased objected during their lifetime (Code de la santé "
+                    "publique, art. L.1110-4 V); for the other data, the information useful to settle the estate "
+                    "(art. 85 II 1°)")
+
+
+def concerns_patient_health_data(req: DataRequest) -> bool:
+    """A patient's request that reaches a processing of health data (policy art. 6, sensitive data)."""
+    if req.subject_kind != "patient":
+        return False
+    return any(act.sensitive_data is not None for act in _concerned_activities(req))
+
+
+def _csp_standing(req: DataRequest, rel: str, rtype: RequestType, directive_id: int | None) -> PostMortemStanding:
+    """CSP L.1110-4 V: heirs, cohabiting partner, PACS partner of a deceased patient may have the health
+    information needed to know the causes of death, defend the deceased's memory or assert their rights,
+    unless the deceased objected during their lifetime (checked as a step of the checklist:
+    ``check_deceased_objection``). It is a right of access only; the partners have no other right after death
+    (loi Informatique et Libertés art. 85 II names the heirs alone)."""
+    role = "heir" if rel == Relationship.HEIR else str(rel)
+    if rtype == RequestType.ACCESS and concerns_patient_health_data(req):
+        return PostMortemStanding(role, True, N_(
+            "Heirs, the cohabiting partner and the PACS partner of a deceased patient may have the health information "
+            "needed to know the causes of death, to defend the memory of the deceased or to assert their rights, "
+            "unless the deceased objected during their lifetime (Code de la santé publique, art. L.1110-4 V)."),
+            CSP_HEIR_SCOPE if rel == Relationship.HEIR else CSP_SCOPE, directive_id)
+    if rel == Relationship.HEIR:
+        # Not the health information: the heir's rights of art. 85 II apply as for any other processing.
+        return None
+    return PostMortemStanding(role, False, N_(
+        "After a patient's death, a cohabiting partner or a PACS partner may only ask for the health information "
+        "needed to know the causes of death, to defend the memory of the deceased or to assert their rights "
+        "(Code de la santé publique, art. L.1110-4 V)."), None, directive_id)
 
 
 def _check_post_mortem_standing(req: DataRequest, outcome: Outcome) -> None:

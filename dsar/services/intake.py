@@ -53,7 +53,7 @@ REQUESTER_FIELDS = {"acting_for", "relationship", "first_name", "last_name", "em
 #: Identity checked at receipt (deadline rule 1: the clock starts on the day of receipt).
 VERIFIED_AT_RECEIPT = {IdentityMethod.ACCOUNT, IdentityMethod.IN_PERSON, IdentityMethod.VOUCHED}
 #: Relationships that only make sense for a person who has died, and the ones that end with death.
-AFTER_DEATH = {Relationship.HEIR, Relationship.EXECUTOR}
+AFTER_DEATH = {Relationship.HEIR, Relationship.EXECUTOR, Relationship.COHABITANT, Relationship.PACS_PARTNER}
 ADULT_AGE = 18  # parental authority ends at majority (Code civil art. 371-1, 414)
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
@@ -438,6 +438,10 @@ def submit_request(
 
         checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
         routing.auto_route(req, actor)
+    elif req.status == Status.AWAITING_IDENTITY:
+        from .identity import after_email_confirmed
+
+        after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
     log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
     return req
 
@@ -494,6 +498,9 @@ def confirm_email(token: str, *, ip: str | None = None, user_agent: str | None =
     actor = Actor.for_requester(req, ip=ip, user_agent=user_agent)
     lifecycle.confirm_email(req, actor, _policy())
     notifications.email_requester(req, "request_received", _received_context(req))
+    from .identity import after_email_confirmed
+
+    after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
     return Confirmation(req, False)
 
 
@@ -507,8 +514,11 @@ def request_for_status_token(token: str) -> DataRequest:
 
 
 def required_document_kinds(req: DataRequest) -> list[str]:
-    """An identity document always outside an account (policy art. 8.1); a representative also proves authority."""
-    kinds = [DocumentKind.IDENTITY]
+    """An identity document when the policy asks for one (art. 8.1: outside an account; on_reasonable_doubt: once
+    staff record a doubt, services/identity.py); a representative also proves their authority."""
+    from .identity import document_needed
+
+    kinds = [DocumentKind.IDENTITY] if document_needed(req) else []
     if req.requester is not None and req.requester.acting_for == ActingFor.OTHER:
         kinds.append(DocumentKind.AUTHORITY)
     return [str(k) for k in kinds]

@@ -19,6 +19,7 @@ from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, Req
 from ...policy import evaluate_rights, localized
 from ...services import actions
 from ...services import checklist as checklist_service
+from ...services import identity as identity_service
 from ...services import queue as queue_service
 from ..common import translate_error
 from . import bp
@@ -46,7 +47,8 @@ ROLE_LABELS = {"admin": N_("Administrator"), "dpo": N_("Data protection officer"
 URGENCY_LABELS = {"overdue": N_("Overdue"), "week": N_("Due within 7 days"), "ok": N_("On track"),
                   "paused": N_("Clock paused"), "done": N_("Answered"), "none": N_("Clock not started")}
 METHOD_LABELS = {"account": N_("Application account"), "document": N_("Identity document"),
-                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client")}
+                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client"),
+                 "records_match": N_("Email confirmed, details matching our records")}
 DOC_KIND_LABELS = {"identity": N_("Identity document"), "authority": N_("Proof of authority"), "answer": N_("Answer file"),
                    "letter": N_("Letter"), "export": N_("Export")}
 REVIEW_LABELS = {"pending": N_("waiting for review"), "accepted": N_("accepted"), "refused": N_("refused")}
@@ -211,7 +213,9 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         can_extend_now=req.one_month_due_date is not None and req.extended_at is None
         and can_extend(today, req.one_month_due_date),
         outcomes=[o.value for o in Outcome], lang=lang, localized=localized, policy=_policy(),
-        methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value],
+        methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value]
+        + ([IdentityMethod.RECORDS_MATCH.value] if identity_service.doubt_mode() else []),
+        doubt_mode=identity_service.doubt_mode(),
         checklist=checklist_service.items(req, lang),
         **_labels(),
     )
@@ -312,6 +316,7 @@ FORM_RULES = {
     "withdraw": {"withdraw"},
     "note": {"note"},
     "complete_step": {"note"},  # ticking a checklist step is open whenever a note is (services/checklist.py)
+    "record_doubt": {"accept_identity"},  # while the identity is being checked (services/identity.py)
     "medical_item": {"note"},  # how old a medical record item is (CSP R.1111-1): services/medical_record.py checks
 }
 FORM_FIELDS = {
@@ -329,6 +334,7 @@ FORM_FIELDS = {
     "withdraw": set(),
     "note": {"note"},
     "complete_step": {"step_id", "note"},
+    "record_doubt": {"reason"},
     "medical_item": {"label", "older_than_5_years", "item_id"},
 }
 COMMON_FIELDS = {"csrf_token", "version"}
@@ -391,6 +397,8 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.withdraw(req, actor, expected_version=version)
     if form == "note":
         return actions.add_note(req, actor, note=v.get("note", ""), expected_version=version)
+    if form == "record_doubt":
+        return actions.record_identity_doubt(req, actor, reason=v.get("reason", ""), expected_version=version)
     if form == "complete_step":
         return actions.complete_step(req, actor, step_id=_int_or_none(v.get("step_id"), "step_id"),
                                      note=v.get("note"), expected_version=version)
@@ -424,6 +432,7 @@ SUCCESS_MESSAGES = {
     "note": N_("Note added."),
     "complete_step": N_("Step marked as done."),
     "medical_item": N_("Medical record item recorded: the deadlines follow how old each item is (CSP R.1111-1)."),
+    "record_doubt": N_("Doubt recorded: the requester is asked for a copy of an identity document."),
 }
 
 
