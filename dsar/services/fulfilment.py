@@ -1464,7 +1464,7 @@ def post_mortem_standing(req: DataRequest) -> PostMortemStanding | None:
     did = directive.id if directive else None
     rtype = RequestType(req.type)
     if rel in CSP_RELATIVES or (rel == Relationship.HEIR and concerns_patient_health_data(req)):
-        csp = _csp_standing(req, rel, rtype, did)
+        csp = _csp_standing(req, rel, rtype, directive)
         if csp is not None:
             return csp
     if rel == Relationship.EXECUTOR:
@@ -1514,14 +1514,21 @@ def concerns_patient_health_data(req: DataRequest) -> bool:
     return any(act.sensitive_data is not None for act in _concerned_activities(req))
 
 
-def _csp_standing(req: DataRequest, rel: str, rtype: RequestType, directive_id: int | None) -> PostMortemStanding:
+def _csp_standing(req: DataRequest, rel: str, rtype: RequestType, directive) -> PostMortemStanding | None:
     """CSP L.1110-4 V: heirs, cohabiting partner, PACS partner of a deceased patient may have the health
     information needed to know the causes of death, defend the deceased's memory or assert their rights,
     unless the deceased objected during their lifetime (checked as a step of the checklist:
     ``check_deceased_objection``). It is a right of access only; the partners have no other right after death
     (loi Informatique et Libertés art. 85 II names the heirs alone)."""
     role = "heir" if rel == Relationship.HEIR else str(rel)
+    directive_id = directive.id if directive is not None else None
     if rtype == RequestType.ACCESS and concerns_patient_health_data(req):
+        if directive is not None and not directive.heirs_may_act:
+            # Registered directives that exclude the heirs are the deceased's "volonté contraire".
+            return PostMortemStanding(role, False, N_(
+                "The deceased's registered directives object to their data being given after their death: that "
+                "objection stands against heirs and partners (Code de la santé publique, art. L.1110-4 V)."),
+                None, directive_id)
         return PostMortemStanding(role, True, N_(
             "Heirs, the cohabiting partner and the PACS partner of a deceased patient may have the health information "
             "needed to know the causes of death, to defend the memory of the deceased or to assert their rights, "

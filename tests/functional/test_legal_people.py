@@ -132,6 +132,24 @@ def test_an_heir_or_partner_gets_the_health_information_scope_of_l1110_4(app, po
     assert "L.1110-4 V" in letter
 
 
+@pytest.mark.parametrize("relationship", ["heir", "pacs_partner"])
+def test_directives_excluding_heirs_are_the_deceased_objection(app, policy, relationship):
+    """CSP L.1110-4 V "sauf volonté contraire": registered directives (LIL art. 85) that exclude the heirs."""
+    from factories import make_request
+
+    _, dpo = staff_actor()
+    own = make_request(policy=policy, type="post_mortem_directive", subject_kind="patient", first_name="Paul",
+                       last_name="Martin", email="paul@example.test")
+    fulfilment.record_directive(own, dpo, action="register", instructions="Ne rien communiquer.", heirs_may_act=False)
+    db.session.flush()
+    req = deceased_patient_request(relationship)
+    standing = fulfilment.post_mortem_standing(req)
+    assert standing.allowed is False and "L.1110-4 V" in standing.reason and standing.scope is None
+    with pytest.raises(InvalidInput) as err:
+        actions.answer(req, dpo, outcome="granted", message="Voici.")
+    assert err.value.code == "post_mortem_limit"
+
+
 def test_a_partner_has_no_other_right_after_death(app, policy):
     _, dpo = staff_actor()
     req = deceased_patient_request("pacs_partner", type_="erasure")
