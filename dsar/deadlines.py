@@ -199,17 +199,25 @@ def roll_forward(d: date, calendar: HolidayCalendar) -> date:
 
 @dataclass(frozen=True)
 class Pause:
-    """A period during which the clock stopped (clarification asked of the requester).
+    """A clarification asked of the requester, and whether it stops the clock.
 
     The pause covers the half-open range ``[started_on, ended_on)``: the clock
     stops on the day the question is sent and runs again on the day the answer
     arrives. A question answered the same day pauses 0 days; asked on the 10th
     and answered on the 13th pauses 3 days.
+
+    ``suspends`` says whether the law lets this kind of question stop the clock
+    (DESIGN.md rule 4, a rule of the policy per kind of clarification): the
+    French implementing decree (décret n° 2019-536 du 29 mai 2019, art. 77)
+    suspends the period while information needed to verify identity is awaited;
+    GDPR art. 12(3) has no suspension, so a question about the scope of the
+    request leaves the clock running (``suspends=False``).
     """
 
     started_on: date
     ended_on: date | None
     """None while the requester has not answered yet."""
+    suspends: bool = True
 
     def __post_init__(self) -> None:
         if self.ended_on is not None and self.ended_on < self.started_on:
@@ -231,14 +239,17 @@ class Pause:
 
 
 def paused_days(pauses: Sequence[Pause], *, since: date | None = None, today: date | None = None) -> int:
-    """Calendar days covered by at least one pause, on or after ``since``.
+    """Calendar days covered by at least one suspending pause, on or after ``since``.
 
     Overlapping pauses are counted once (two clarifications pending at the same
-    time stop the clock once, not twice), and days before the clock started do
-    not move a deadline that had not started yet.
+    time stop the clock once, not twice), days before the clock started do
+    not move a deadline that had not started yet, and a pause that does not
+    suspend the period (``suspends=False``) counts for nothing.
     """
     ranges = []
     for pause in pauses:
+        if not pause.suspends:
+            continue
         start, end = pause.started_on, pause.end(today)
         if since is not None:
             start = max(start, since)
@@ -262,15 +273,18 @@ class Deadline:
     clock_started_on: date
     """Paris day on which the complete request was received (rule 1)."""
     due_date: date
-    """One month (+ paused days), rolled to a working day (rules 2-4)."""
+    """One month (+ paused days that count), rolled to a working day (rules 2-4)."""
     extended_due_date: date | None
-    """Start + 3 months (+ paused days), rolled; None unless extended (rule 5)."""
+    """Start + 3 months (+ paused days that count), rolled; None unless extended (rule 5)."""
     paused_days: int
-    """Calendar days the clock was stopped, already included in the dates above."""
+    """Calendar days the clock was stopped before the one-month date, already included in ``due_date``."""
     medical_record_due: date | None
-    """CSP L.1111-7 deadline (8 days or 2 months, + paused days, rolled); None if not a medical record request."""
+    """CSP L.1111-7 / R.1111-1: the date that binds the medical record (8 days from receipt while any item
+    is recent or not yet established, else 2 months), + paused days, rolled; None if not a medical record request."""
     earliest_release_at: datetime | None
     """CSP L.1111-7: nothing is sent before this UTC instant (receipt + 48 h)."""
+    medical_record_old_due: date | None = None
+    """CSP R.1111-1: the 2-month date for the items over five years old; None when no item is."""
 
     @property
     def effective_due_date(self) -> date:
@@ -290,6 +304,34 @@ def _shifted_and_rolled(raw_end: date, paused: int, calendar: HolidayCalendar) -
     return roll_forward(raw_end + timedelta(days=paused), calendar)
 
 
+def counted_pauses(
+    raw_end: date, pauses: Sequence[Pause], calendar: HolidayCalendar, *, since: date, today: date | None = None
+) -> list[Pause]:
+    """The pauses that move a period ending (before pauses) on ``raw_end``: never a date already passed.
+
+    Pauses are taken in the order they were asked. One counts only if it
+    suspends the period (``Pause.suspends``) and was asked on or before the
+    deadline as it stood then (the deadline shifted by the pauses counted so
+    far): a question asked once the date has passed cannot bring an overdue
+    request back into time (GDPR art. 12(3) has no suspension; the decree
+    suspends a period that is still running, not one that has ended). Asked on
+    the due date itself it counts: the period runs to the end of that day.
+    """
+    counted: list[Pause] = []
+    for pause in sorted((p for p in pauses if p.suspends), key=lambda p: p.started_on):
+        due_then = _shifted_and_rolled(raw_end, paused_days(counted, since=since, today=today), calendar)
+        if pause.started_on <= due_then:
+            counted.append(pause)
+    return counted
+
+
+def _period_end(raw_end: date, pauses: Sequence[Pause], calendar: HolidayCalendar, *, since: date,
+                today: date | None) -> tuple[date, int]:
+    """``raw_end`` shifted by the pauses that count for it (``counted_pauses``), rolled; and those days."""
+    paused = paused_days(counted_pauses(raw_end, pauses, calendar, since=since, today=today), since=since, today=today)
+    return _shifted_and_rolled(raw_end, paused, calendar), paused
+
+
 def compute_deadline(
     clock_started_on: date,
     *,
@@ -299,38 +341,44 @@ def compute_deadline(
     extended: bool = False,
     extension_months: int = MAX_EXTENSION_MONTHS,
     medical_record: bool = False,
-    medical_info_older_than_5_years: bool = False,
+    medical_recent_items: bool = True,
+    medical_old_items: bool = False,
     received_at: datetime | None = None,
     today: date | None = None,
 ) -> Deadline:
     """Every deadline of a request whose clock started on ``clock_started_on``.
 
     Pauses (rule 4): the raw end of the period is shifted by the paused calendar
-    days, *then* rolled to a working day: ``roll_forward(add_months(start, m) +
-    paused)``. Shifting the raw end rather than the rolled date means a pause
-    gives back exactly the calendar days the controller lost, and the result is
-    the same whether the pause is recorded before or after the date was first
-    computed. Consequence: a pause can be absorbed by a weekend (due Saturday →
-    Monday either way after a 1-day pause); the new date is never earlier and
-    never before ``raw end + paused``. Pauses are merged when they overlap and
-    counted from ``clock_started_on`` only. Whether a pause was legitimate (for
-    instance asked after the deadline) is the lifecycle's concern, not this one.
+    days that count for it (``counted_pauses``: a suspending kind of
+    clarification, asked while that date had not passed), *then* rolled to a
+    working day: ``roll_forward(add_months(start, m) + paused)``. Shifting the
+    raw end rather than the rolled date means a pause gives back exactly the
+    calendar days the controller lost, and the result is the same whether the
+    pause is recorded before or after the date was first computed.
+    Consequence: a pause can be absorbed by a weekend (due Saturday → Monday
+    either way after a 1-day pause); the new date is never earlier and never
+    before ``raw end + paused``. Pauses are merged when they overlap and
+    counted from the start of each period only. Each date counts its own
+    pauses: a question asked after the one-month date but before the extended
+    one moves the extended date only.
 
     Extension (rule 5): from the same start, ``add_months(start, months +
     extension_months)`` + paused, rolled — never the one-month date plus two months
     (31 Jan + 1 month = 28 Feb, + 2 months = 28 Apr, but 31 Jan + 3 months = 30 Apr).
 
-    Medical record (rule 6, CSP L.1111-7): 8 days, or 2 months when the
-    information is over five years old, counted from ``clock_started_on`` (a
-    request is complete only once identity is verified, as for the GDPR clock),
-    shifted by pauses and rolled like the others. ``earliest_release_at`` is
-    ``received_at`` + 48 hours, so ``received_at`` is required: without it the
-    48-hour rule could not be enforced. ``effective_due_date`` takes the earlier
-    of this and the GDPR date.
+    Medical record (rule 6, CSP L.1111-7 and R.1111-1): counted "à compter de
+    la date de réception de la demande", so from the Paris day of
+    ``received_at``, not from the identity check: 8 days while any item is
+    recent or not yet established by its holder (``medical_recent_items``), 2
+    months for the items over five years old (``medical_old_items``). A record
+    mixing both has both dates; ``medical_record_due`` is the one that binds.
+    Shifted by the pauses that count and rolled like the others.
+    ``earliest_release_at`` is ``received_at`` + 48 hours, so ``received_at``
+    is required. ``effective_due_date`` takes the earlier of this and the GDPR date.
 
     ``today`` is needed only to count an open pause. Raises ``ValueError`` on a
-    naive ``received_at``, a receipt after the clock start, ``months < 1`` or an
-    extension outside 1..2 months.
+    naive ``received_at``, a receipt after the clock start, ``months < 1``, an
+    extension outside 1..2 months, or a medical record with neither recent nor old items.
     """
     if months < 1:
         raise ValueError(f"months must be at least 1, got {months}")
@@ -345,25 +393,33 @@ def compute_deadline(
                 f"received on {legal_day(received_at)} (Paris), after the clock started on {clock_started_on}"
             )
 
-    paused = paused_days(pauses, since=clock_started_on, today=today)
-    due_date = _shifted_and_rolled(add_months(clock_started_on, months), paused, calendar)
+    start = clock_started_on
+    due_date, paused = _period_end(add_months(start, months), pauses, calendar, since=start, today=today)
 
     extended_due_date = None
     if extended:
-        extended_due_date = _shifted_and_rolled(
-            add_months(clock_started_on, months + extension_months), paused, calendar
+        extended_due_date, _ = _period_end(
+            add_months(start, months + extension_months), pauses, calendar, since=start, today=today
         )
 
-    medical_record_due = None
+    medical_record_due = medical_record_old_due = None
     earliest_release_at = None
     if medical_record:
         if received_at is None:
             raise ValueError("a medical record request needs received_at for the 48-hour rule")
-        if medical_info_older_than_5_years:
-            raw_end = add_months(clock_started_on, MEDICAL_RECORD_OLD_INFO_MONTHS)
+        if not (medical_recent_items or medical_old_items):
+            raise ValueError("a medical record has recent items, items over five years old, or both")
+        received_on = legal_day(received_at)  # R.1111-1: from the receipt of the request
+        if medical_old_items:
+            medical_record_old_due, _ = _period_end(
+                add_months(received_on, MEDICAL_RECORD_OLD_INFO_MONTHS), pauses, calendar, since=received_on, today=today
+            )
+        if medical_recent_items:
+            medical_record_due, _ = _period_end(
+                received_on + timedelta(days=MEDICAL_RECORD_DAYS), pauses, calendar, since=received_on, today=today
+            )
         else:
-            raw_end = clock_started_on + timedelta(days=MEDICAL_RECORD_DAYS)
-        medical_record_due = _shifted_and_rolled(raw_end, paused, calendar)
+            medical_record_due = medical_record_old_due
         earliest_release_at = received_at.astimezone(timezone.utc) + MEDICAL_RECORD_REFLECTION
 
     return Deadline(
@@ -373,6 +429,7 @@ def compute_deadline(
         paused_days=paused,
         medical_record_due=medical_record_due,
         earliest_release_at=earliest_release_at,
+        medical_record_old_due=medical_record_old_due,
     )
 
 
@@ -405,3 +462,26 @@ def refusal_due_date(
     ``today`` is needed only for an open pause.
     """
     return compute_deadline(clock_started_on, calendar=calendar, pauses=pauses, today=today).due_date
+
+
+#: What a clarification does to the period, as letters and pages say it (reason codes; the sentences
+#: are in the templates): it suspends the period, the period keeps running, or the date had passed.
+CLARIFICATION_SUSPENDS = "suspends"
+CLARIFICATION_CLOCK_RUNS = "clock_runs"
+CLARIFICATION_AFTER_DEADLINE = "after_deadline"
+
+
+def clarification_effect(asked_on: date, *, suspends: bool, due_date: date | None) -> str:
+    """What a clarification asked on ``asked_on`` does to a period due on ``due_date`` (rule 4).
+
+    ``CLARIFICATION_CLOCK_RUNS`` when its kind does not suspend the period
+    (GDPR art. 12(3): a question about the scope); ``CLARIFICATION_AFTER_DEADLINE``
+    when the date had already passed (it never moves); else
+    ``CLARIFICATION_SUSPENDS`` (décret n° 2019-536 art. 77: identity information awaited).
+    Matches ``counted_pauses``.
+    """
+    if not suspends:
+        return CLARIFICATION_CLOCK_RUNS
+    if due_date is not None and asked_on > due_date:
+        return CLARIFICATION_AFTER_DEADLINE
+    return CLARIFICATION_SUSPENDS

@@ -115,7 +115,7 @@ def load_demo(*, if_empty: bool = False) -> str:
     # 5. A patient with two professionals: staff must choose.
     submit(4, "portability", _subject("Paul", "Petit", "paul.petit@demo.test"), "account",
            actor=app_key, external_account_id="demo-patient-2")
-    # 6. In progress with an agent, clarification asked (clock paused).
+    # 6. In progress with an agent, clarification asked about the scope (the clock keeps running, GDPR art. 12(3)).
     req = submit(12, "objection", _subject("Marie", "Lambert", "marie.lambert@demo.test", kind="prospect"), "phone",
                  identity_method="in_person", details="Je ne veux plus recevoir la newsletter.")
     actions.assign(req, dpo, assignee_id=staff["agent"].id)
@@ -124,6 +124,18 @@ def load_demo(*, if_empty: bool = False) -> str:
     # 7. Overdue: received 40 days ago, still open.
     submit(40, "restriction", _subject("Thomas", "Robin", "thomas.robin@demo.test", kind="professional"), "email",
            identity_method="in_person")
+    # Letters wait for the policy's contradictions to be fixed (dsar/policy_warnings.py): without them the
+    # demo stops before the steps that send one (an extension, an answer) and says why.
+    from .policy_warnings import letter_blockers
+
+    blockers = letter_blockers(current_app.extensions["dsar_policy"])
+    if blockers:
+        audit.record(system, "demo_loaded", stream="system", details={"requests": 7})
+        db.session.commit()
+        return _summary() + "\n" + (
+            "Requests 8 and 9 (an extension, an answer) were not created: no letter can go out until the DPO fixes "
+            "the policy file (see the warnings on the back-office queue page): "
+            + ", ".join(w.key for w in blockers))
     # 8. Extended with a reason.
     req = submit(20, "access", _subject("Camille", "Blanc", "camille.blanc@demo.test", kind="professional"), "post",
                  identity_method="in_person")
@@ -132,6 +144,8 @@ def load_demo(*, if_empty: bool = False) -> str:
     # 9. Answered, then closed.
     req = submit(25, "objection", _subject("Louis", "Mercier", "louis.mercier@demo.test", kind="prospect"), "email",
                  identity_method="in_person")
+    for step in list(req.steps):  # the checklist of an objection (GDPR art. 21, 21(3)), done before the answer
+        actions.complete_step(req, dpo, step_id=step.id, note="Fait (démo).")
     actions.answer(req, dpo, outcome="granted", message="Vous ne recevrez plus nos communications commerciales.")
     db.session.commit()
     actions.close(req, dpo)
@@ -139,6 +153,10 @@ def load_demo(*, if_empty: bool = False) -> str:
 
     audit.record(system, "demo_loaded", stream="system", details={"requests": 9})
     db.session.commit()
+    return _summary()
+
+
+def _summary() -> str:
     lines = [
         "Demo data loaded.",
         f"Staff accounts (password for all: {DEMO_PASSWORD}):",

@@ -46,7 +46,8 @@ A = ActorType
 RULES: dict[str, Rule] = {
     "confirm_email": _rule({S.UNCONFIRMED}, S.AWAITING_IDENTITY, A.REQUESTER, A.SYSTEM),
     "submit_identity": _rule({S.AWAITING_IDENTITY}, S.IDENTITY_REVIEW, A.REQUESTER, A.STAFF, A.API),
-    "accept_identity": _rule({S.IDENTITY_REVIEW, S.AWAITING_IDENTITY}, S.OPEN, A.STAFF, A.API),
+    # SYSTEM: identity verified from the records held, policy identity.document_required: on_reasonable_doubt.
+    "accept_identity": _rule({S.IDENTITY_REVIEW, S.AWAITING_IDENTITY}, S.OPEN, A.STAFF, A.API, A.SYSTEM),
     "refuse_identity": _rule({S.IDENTITY_REVIEW}, S.AWAITING_IDENTITY, A.STAFF, A.API),
     "assign": _rule({S.OPEN, S.IN_PROGRESS, S.AWAITING_REQUESTER}, None, A.STAFF, A.API, moves={S.OPEN: S.IN_PROGRESS}),
     "route_to_professional": _rule({S.OPEN, S.IN_PROGRESS}, S.IN_PROGRESS, A.STAFF, A.API, A.SYSTEM),
@@ -146,9 +147,26 @@ def calendar_for(policy) -> deadlines.HolidayCalendar:
     return deadlines.HolidayCalendar(country=cal.country, subdivision=cal.subdivision)
 
 
-def pauses_of(req: DataRequest) -> list[deadlines.Pause]:
-    """Closed pauses only: while a pause is open the stored due date is the one before it (the queue shows it paused)."""
-    return [deadlines.Pause(p.started_on, p.ended_on) for p in req.pauses if p.ended_on is not None]
+def pauses_of(req: DataRequest, policy) -> list[deadlines.Pause]:
+    """Closed pauses only: while a pause is open the stored due date is the one before it (the queue shows it paused).
+
+    Whether each stops the clock is the policy's rule for its kind of clarification (DESIGN.md rule 4:
+    identity suspends under décret n° 2019-536 art. 77; scope does not, GDPR art. 12(3)).
+    """
+    rules = policy.deadlines
+    return [deadlines.Pause(p.started_on, p.ended_on, rules.clarification_suspends(p.kind or "scope"))
+            for p in req.pauses if p.ended_on is not None]
+
+
+def medical_record_ages(req: DataRequest) -> tuple[bool, bool]:
+    """(some items recent or not yet established, some items over five years old), from the holder's items.
+
+    CSP R.1111-1: until the holder has said how old the items are, the 8 days apply.
+    """
+    items = list(req.medical_record_items)
+    old = any(i.older_than_5_years for i in items)
+    recent = not items or any(not i.older_than_5_years for i in items)
+    return recent, old
 
 
 def recompute_deadline(req: DataRequest, policy, *, today: date | None = None) -> deadlines.Deadline | None:
@@ -157,18 +175,22 @@ def recompute_deadline(req: DataRequest, policy, *, today: date | None = None) -
         req.due_date = req.one_month_due_date = req.extended_due_date = None
         return None
     rules = policy.deadlines
+    recent, old = medical_record_ages(req) if req.medical_record else (True, False)
     dl = deadlines.compute_deadline(
         req.clock_started_on,
         calendar=calendar_for(policy),
         months=rules.months,
-        pauses=pauses_of(req),
+        pauses=pauses_of(req, policy),
         extended=req.extended_at is not None,
         extension_months=rules.extension_months,
         medical_record=bool(req.medical_record),
-        medical_info_older_than_5_years=bool(req.medical_info_older_than_5_years),
+        medical_recent_items=recent,
+        medical_old_items=old,
         received_at=req.received_at,
         today=today,
     )
+    req.medical_info_older_than_5_years = old
+    req.medical_record_old_due_date = dl.medical_record_old_due
     req.one_month_due_date = dl.due_date
     req.extended_due_date = dl.extended_due_date
     req.due_date = dl.effective_due_date
@@ -231,13 +253,37 @@ def assign(req: DataRequest, actor: Actor, staff, *, expected_version: int | Non
     return change
 
 
-def ask_clarification(req: DataRequest, actor: Actor, question: str, *, today: date,
+def clarification_effect(req: DataRequest, policy, kind: str, asked_on: date) -> str:
+    """What a clarification of ``kind`` asked on ``asked_on`` does to the request's period (rule 4).
+
+    Judged against the date that binds now (the extended one once extended): see
+    ``deadlines.clarification_effect``.
+    """
+    from .policy import DEFAULT_CLARIFICATION_SUSPENDS
+
+    suspends = policy.deadlines.clarification_suspends(kind) if policy is not None else DEFAULT_CLARIFICATION_SUSPENDS[kind]
+    return deadlines.clarification_effect(asked_on, suspends=suspends, due_date=req.due_date)
+
+
+def ask_clarification(req: DataRequest, actor: Actor, question: str, *, today: date, policy=None, kind: str = "scope",
                       expected_version: int | None = None) -> Change:
-    """Rule 4: the clock pauses from today until the requester answers."""
+    """Rule 4: ask the requester a question of ``kind`` (identity or scope).
+
+    Whether the clock stops until the answer is the policy's rule for the kind (décret n° 2019-536 art. 77:
+    identity information awaited; GDPR art. 12(3): no other suspension), and a date already passed never
+    moves. The effect is recorded with the question and said in the letter and the email.
+    """
+    from .policy import CLARIFICATION_KINDS
+
     question = _required(question, "question")
+    if kind not in CLARIFICATION_KINDS:
+        raise InvalidInput(N_("Choose what the question is about: identity or the scope of the request."),
+                           code="bad_clarification_kind", field="kind")
+    effect = clarification_effect(req, policy, kind, today)
     change = transition(req, "ask_clarification", actor, expected_version=expected_version,
-                        details={"paused_on": today.isoformat()})
-    req.pauses.append(RequestPause(started_on=today, question=question))
+                        details={"paused_on": today.isoformat(), "kind": kind, "effect": effect,
+                                 "due_date": req.due_date.isoformat() if req.due_date else None})
+    req.pauses.append(RequestPause(started_on=today, question=question, kind=kind))
     return change
 
 
@@ -248,11 +294,14 @@ def resume(req: DataRequest, actor: Actor, policy, *, today: date, answer: str |
     if open_pause is not None:
         open_pause.ended_on = max(today, open_pause.started_on)
         open_pause.answer = answer
-    paused = (open_pause.ended_on - open_pause.started_on).days if open_pause else 0
-    before_due = req.due_date
+    waited = (open_pause.ended_on - open_pause.started_on).days if open_pause else 0
+    before_due, before_paused = req.due_date, req.paused_days or 0
     recompute_deadline(req, policy)
     return transition(req, "resume", actor, expected_version=expected_version, details={
-        "paused_days": paused,
+        "kind": open_pause.kind if open_pause else None,
+        "days_waited": waited,
+        # Rule 4: the days that moved the one-month date (0 for a scope question or a date already passed).
+        "paused_days": (req.paused_days or 0) - before_paused,
         "due_date_before": before_due.isoformat() if before_due else None,
         "due_date": req.due_date.isoformat() if req.due_date else None,
     })
@@ -292,22 +341,60 @@ def answer(req: DataRequest, actor: Actor, outcome: str, message: str, *, reason
             N_("A medical record cannot be sent before the 48-hour reflection period has passed (CSP L.1111-7)."),
             code="reflection_period",
         )
+    late = refusal_is_late(req, now) if outcome in (Outcome.REFUSED, Outcome.PARTLY_GRANTED) else False
     change = transition(req, "answer", actor, expected_version=expected_version,
-                        details={"outcome": str(outcome), "reasons": reasons})
+                        details={"outcome": str(outcome), "reasons": reasons, "refusal_late": late})
     req.outcome = outcome
     req.answer_message = message
     req.refusal_reasons = reasons
     req.answered_at = now
+    if outcome in (Outcome.REFUSED, Outcome.PARTLY_GRANTED):
+        req.refused_at, req.refusal_late = now, late
     return change
 
 
-def refuse(req: DataRequest, actor: Actor, reasons: str, *, expected_version: int | None = None) -> Change:
-    """Refuse the whole request (rule 7: reasons, CNIL complaint and judicial remedy go in the letter)."""
+#: GDPR art. 12(5): the two grounds on which a controller may refuse to act (or charge a reasonable fee).
+UNFOUNDED_OR_EXCESSIVE = ("manifestly_unfounded", "excessive")
+
+
+def refusal_is_late(req: DataRequest, when: datetime) -> bool:
+    """GDPR art. 12(4): the reasons for not acting are due "at the latest within one month of receipt".
+
+    Late when given after the one-month date (the pauses that count included: ``one_month_due_date``), even
+    when the request was extended: the extension of art. 12(3) never gives a refusal more time. A request
+    whose clock has not started (identity unverified) has no date yet.
+    """
+    return req.one_month_due_date is not None and deadlines.legal_day(when) > req.one_month_due_date
+
+
+def refuse(req: DataRequest, actor: Actor, reasons: str, *, unfounded_or_excessive: str | None = None,
+           grounds: str | None = None, expected_version: int | None = None) -> Change:
+    """Refuse the whole request (rule 7: reasons, CNIL complaint and judicial remedy go in the letter).
+
+    GDPR art. 12(4): the refusal date is kept and a refusal after the one-month date is flagged.
+    GDPR art. 12(5): a refusal because the request is manifestly unfounded or excessive records which, with
+    the grounds that demonstrate it (the controller bears the burden of proof).
+    """
     reasons = _required(reasons, "reasons")
-    change = transition(req, "refuse", actor, expected_version=expected_version, details={"reasons": reasons})
+    if unfounded_or_excessive is not None and unfounded_or_excessive not in UNFOUNDED_OR_EXCESSIVE:
+        raise InvalidInput(N_("Choose manifestly unfounded or excessive."), code="bad_art_12_5",
+                           field="unfounded_or_excessive")
+    if unfounded_or_excessive is not None:
+        grounds = _required(grounds, "unfounded_or_excessive_grounds")
+    now = utcnow()
+    late = refusal_is_late(req, now)
+    change = transition(req, "refuse", actor, expected_version=expected_version, details={
+        "reasons": reasons, "refusal_late": late, "unfounded_or_excessive": unfounded_or_excessive,
+        "grounds": grounds if unfounded_or_excessive else None,
+    })
     req.outcome = Outcome.REFUSED
     req.refusal_reasons = reasons
-    req.answered_at = utcnow()
+    req.answered_at = req.refused_at = now
+    req.refusal_late = late
+    if unfounded_or_excessive is not None:
+        req.unfounded_or_excessive = unfounded_or_excessive
+        req.unfounded_or_excessive_grounds = grounds
+        req.unfounded_or_excessive_by = actor.label
     return change
 
 

@@ -23,7 +23,7 @@ import calendar as _calendar
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping
@@ -199,7 +199,17 @@ ROLES = ("in_charge", "support", "control")
 REQUEST_TASKS = ("receive", "examine", "answer")
 ROUTES = ("professional_in_charge", "staff")
 STEP_SCOPES = ("request", "activity", "recipient")
-DOCUMENT_REQUIRED = ("always", "unless_authenticated", "never")
+#: Who may act for a data subject (a step may apply to some only). cohabitant, pacs_partner: CSP L.1110-4 V
+#: gives a deceased patient's heirs, cohabiting partner and PACS partner access to the health information.
+RELATIONSHIPS = ("parent", "guardian", "heir", "executor", "mandatary", "cohabitant", "pacs_partner")
+#: Facts about the subject a step may depend on: a minor (CSP L.1111-5), a deceased person (CSP L.1110-4).
+SUBJECT_STATES = ("minor", "deceased")
+#: When an identity document is asked for. ``on_reasonable_doubt``: French law lets identity be proven by any
+#: means and an identity-document copy be asked only when there is a reasonable doubt (GDPR art. 12(6),
+#: décret n° 2019-536 art. 77, CNIL guidance); the other values ask for it systematically or never.
+DOCUMENT_REQUIRED = ("always", "unless_authenticated", "never", "on_reasonable_doubt")
+#: The modes that demand a document copy from every requester outside an account (a configuration warning).
+SYSTEMATIC_DOCUMENT_MODES = frozenset({"always", "unless_authenticated"})
 EXPORT_FORMATS = ("json", "csv", "xml", "pdf")
 MACHINE_READABLE_FORMATS = frozenset({"json", "csv", "xml"})
 #: Items of an access answer: key -> GDPR article.
@@ -225,7 +235,17 @@ ARTICLE_TOPICS = (
     "recipients",
     "retention",
 )
-ERASURE_ACTIONS = ("erase_now", "archive_until", "keep_while_contract", "keep_rolling")
+#: Kinds of clarification asked of a requester (DESIGN.md rule 4); what each does to the period is a rule of
+#: the policy (``deadlines.clarifications``).
+CLARIFICATION_KINDS = ("identity", "scope")
+#: The law's reading when a policy says nothing: décret n° 2019-536 art. 77 suspends the period while identity
+#: information is awaited; GDPR art. 12(3) knows no other suspension.
+DEFAULT_CLARIFICATION_SUSPENDS = {"identity": True, "scope": False}
+ERASURE_ACTIONS = ("erase_now", "archive_until", "keep_while_contract", "keep_rolling", "hand_over_to_professional")
+#: How data leave the processing at the end of their retention. ``handover_to_professional``: policy art. 12
+#: "Destruction après remise à l'Utilisateur Professionnel au terme de son contrat" (health data shared in a
+#: joint processing belong to the professional's record of the patient: CSP L.1111-7, R.4127-45).
+DISPOSALS = ("destroy", "handover_to_professional")
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 LANG_RE = re.compile(r"^[a-z]{2}$")
@@ -331,7 +351,9 @@ class ComplaintAuthority:
 @dataclass(frozen=True)
 class Dpo:
     name: str | None
-    email: str
+    #: None when the policy names no DPO contact: a configuration gap shown to the DPO, never replaced by
+    #: another address on letters (GDPR art. 13(1)(b), 37(7)).
+    email: str | None
     postal_address: str | None
 
 
@@ -345,7 +367,7 @@ class Controller:
     complaint_authority: ComplaintAuthority
 
     @property
-    def dpo_email(self) -> str:
+    def dpo_email(self) -> str | None:
         return self.dpo.email
 
 
@@ -400,6 +422,10 @@ class Responsibilities:
     requests: dict[str, dict[str, dict[str, str]]]  # subject kind -> task -> party -> role
     erasure: dict[str, dict[str, str]]  # subject kind -> party -> role
     notify_recipients: dict[str, str]  # party -> role
+    #: Art. 5 "Contrôle de la majorité des Patients / recueil de l'accord du représentant légal": party -> role.
+    #: The party in charge checks a minor's age and, for a parent's request, whether the minor kept the care
+    #: secret from the holders of parental authority (CSP L.1111-5).
+    minors: dict[str, str] = dc_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -461,6 +487,8 @@ class Retention:
     #: Grounds that keep the active-phase data despite an erasure (rolling logs, identity proof).
     grounds: tuple[str, ...]
     derived: DerivedRetention | None
+    #: How the data leave the processing: "destroy", or "handover_to_professional" (see DISPOSALS).
+    disposal: str = "destroy"
 
 
 @dataclass(frozen=True)
@@ -502,6 +530,9 @@ class Recipient:
     joint_controller: str | None
     country: str | None
     transfers: tuple[Transfer, ...]
+    #: Whether health data reach this recipient; None: the policy does not say (for a recipient of a
+    #: processing of health data that transfers outside the EU, a configuration gap).
+    receives_health_data: bool | None = None
 
     @property
     def transfer(self) -> Transfer | None:
@@ -525,19 +556,27 @@ class TransferStatement:
 
 @dataclass(frozen=True)
 class Identity:
-    document_required: str  # always | unless_authenticated | never
+    document_required: str  # always | unless_authenticated | never | on_reasonable_doubt
     accepted_types: tuple[str, ...]
     max_size_bytes: int
     copy_retention: Duration
     delete_unconfirmed_after: Duration
     representative_proofs: dict[str, dict[str, str]]
 
-    def document_needed(self, *, authenticated: bool) -> bool:
+    def document_needed(self, *, authenticated: bool, doubt_recorded: bool = False) -> bool:
+        """Whether a document copy is asked for. ``on_reasonable_doubt``: only once staff record a doubt and why."""
         if self.document_required == "always":
             return True
         if self.document_required == "never":
             return False
+        if self.document_required == "on_reasonable_doubt":
+            return doubt_recorded
         return not authenticated
+
+    @property
+    def systematic_document_demand(self) -> bool:
+        """A copy is demanded from everyone outside an account, doubt or not (a warning shown to the DPO)."""
+        return self.document_required in SYSTEMATIC_DOCUMENT_MODES
 
 
 @dataclass(frozen=True)
@@ -555,12 +594,27 @@ class MedicalRecordRule:
 
 
 @dataclass(frozen=True)
+class ClarificationRule:
+    """What one kind of clarification does to the period (DESIGN.md rule 4)."""
+
+    suspends: bool
+    legal_reference: dict[str, str] | None
+
+
+@dataclass(frozen=True)
 class Deadlines:
     months: int
     extension_months: int
     calendar: Calendar
     timezone: str
     medical_record: MedicalRecordRule | None
+    #: kind of clarification (CLARIFICATION_KINDS) -> its rule.
+    clarifications: dict[str, ClarificationRule] = dc_field(default_factory=dict)
+
+    def clarification_suspends(self, kind: str) -> bool:
+        """Whether a clarification of ``kind`` stops the clock (the law's reading when the policy is silent)."""
+        rule = self.clarifications.get(kind)
+        return rule.suspends if rule is not None else DEFAULT_CLARIFICATION_SUSPENDS[kind]
 
 
 @dataclass(frozen=True)
@@ -592,6 +646,8 @@ class StepCondition:
     activities: tuple[str, ...] = ()
     subject_kinds: tuple[str, ...] = ()
     sub_purposes: tuple[str, ...] = ()  # "activity.sub_purpose"
+    relationships: tuple[str, ...] = ()  # the requester acts as one of these (RELATIONSHIPS)
+    subject_states: tuple[str, ...] = ()  # the subject is all of these (SUBJECT_STATES)
 
 
 @dataclass(frozen=True)
@@ -620,6 +676,16 @@ class RequestType:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A passage of the policy open to more than one reading, and the reading this file applies (shown to the DPO)."""
+
+    key: str
+    question: dict[str, str]
+    choice: dict[str, str]
+    applies_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     key: str
@@ -639,6 +705,8 @@ class Policy:
     routing: Routing
     delivery: Delivery
     request_types: dict[str, RequestType]
+    #: Readings the policy's text leaves open, and the choice made for each (issue 13 item 13): key -> Reading.
+    readings: dict[str, "Reading"] = dc_field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------
 
@@ -703,9 +771,17 @@ class Policy:
         """Who answers a request of ``subject_kind`` about ``activity_key`` (policy art. 5)."""
         return self.activity(activity_key).parties("answer", subject_kind)
 
-    def steps_for(self, request_type: str, activity_keys: Iterable[str], subject_kind: str) -> list[Step]:
-        """The steps of ``request_type`` that concern these activities and this subject kind."""
+    def steps_for(
+        self, request_type: str, activity_keys: Iterable[str], subject_kind: str, *,
+        relationship: str | None = None, subject_states: Iterable[str] = (),
+    ) -> list[Step]:
+        """The steps of ``request_type`` that concern these activities and this subject kind.
+
+        ``relationship``: how the requester acts for the subject (None: for themself); ``subject_states``:
+        "minor", "deceased". A step conditioned on them applies only when they hold (CSP L.1111-5, L.1110-4).
+        """
         rt = self.request_type(request_type)
+        states = set(subject_states)
         keys = [self.activity(k).key for k in activity_keys]
         self.subject_kind(subject_kind)
         chosen = []
@@ -715,6 +791,10 @@ class Policy:
                 if cond.activities and not set(cond.activities) & set(keys):
                     continue
                 if cond.subject_kinds and subject_kind not in cond.subject_kinds:
+                    continue
+                if cond.relationships and relationship not in cond.relationships:
+                    continue
+                if not set(cond.subject_states) <= states:
                     continue
                 if cond.sub_purposes and not any(
                     ref.partition(".")[0] in keys
@@ -737,6 +817,10 @@ class Policy:
             gaps.append("controller.postal_address")
         for r in self.placeholder_contacts():
             gaps.append(f"recipients.{r.activity}.{r.key}.contact_email")
+        if self.identity.systematic_document_demand:
+            # An identity-document copy may be asked only on reasonable doubt (GDPR art. 12(6); décret
+            # n° 2019-536 art. 77): a policy that asks everyone for one is shown to the DPO.
+            gaps.append("identity.document_required")
         return gaps
 
 
@@ -901,6 +985,7 @@ class RetentionSchema(_Strict):
     archive = fields.Nested(ArchiveSchema)
     grounds = fields.List(fields.String(validate=_one_of(RETENTION_GROUNDS, "retention ground")))
     derived = fields.Nested(DerivedSchema)
+    disposal = fields.String(load_default="destroy", validate=_one_of(DISPOSALS, "disposal"))
 
 
 class DataCategorySchema(_Strict):
@@ -985,6 +1070,7 @@ class ResponsibilitiesSchema(_Strict):
     requests = _Keyed(RequestTasksSchema, noun="subject kind", required=True)
     erasure = _Keyed(fields.Dict(keys=_key(), values=_role), noun="subject kind", load_default=dict)
     notify_recipients = fields.Dict(keys=_key(), values=_role, load_default=dict)
+    minors = fields.Dict(keys=_key(), values=_role, load_default=dict)
 
 
 class ActivitySchema(_Strict):
@@ -1017,6 +1103,7 @@ class RecipientSchema(_Strict):
     joint_controller = _key()
     country = fields.String(validate=validate.Regexp(r"^(EU|[A-Z]{2})$", error="not a country code (EU or ISO 3166): {input!r}"))
     transfers = fields.List(fields.Nested(TransferSchema), load_default=list)
+    receives_health_data = fields.Boolean(allow_none=True, load_default=None)
 
     @validates_schema
     def _one_contact(self, data, **kwargs):
@@ -1032,7 +1119,7 @@ class ComplaintAuthoritySchema(_Strict):
 
 class DpoSchema(_Strict):
     name = fields.String(allow_none=True, load_default=None)
-    email = _email(required=True)
+    email = _email(allow_none=True, load_default=None)
     postal_address = fields.String(allow_none=True, load_default=None)
 
 
@@ -1096,12 +1183,19 @@ class MedicalRecordSchema(_Strict):
     minimum_wait_hours = _count(required=True)
 
 
+class ClarificationRuleSchema(_Strict):
+    suspends = fields.Boolean(required=True)
+    legal_reference = _Localized()
+
+
 class DeadlinesSchema(_Strict):
     months = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, error="must be at least 1 (got {input})"))
     extension_months = _count(required=True)
     calendar = fields.Nested(CalendarSchema, required=True)
     timezone = fields.String(load_default="Europe/Paris")
     medical_record = fields.Nested(MedicalRecordSchema, allow_none=True, load_default=None)
+    clarifications = _Keyed(ClarificationRuleSchema, noun="kind of clarification", allowed=CLARIFICATION_KINDS,
+                            load_default=dict)
 
 
 class RoutingRuleSchema(_Strict):
@@ -1129,6 +1223,8 @@ class StepConditionSchema(_Strict):
     activities = fields.List(_key(), load_default=list)
     subject_kinds = fields.List(_key(), load_default=list)
     sub_purposes = fields.List(fields.String(), load_default=list)
+    relationships = fields.List(fields.String(validate=_one_of(RELATIONSHIPS, "relationship")), load_default=list)
+    subject_states = fields.List(fields.String(validate=_one_of(SUBJECT_STATES, "subject state")), load_default=list)
 
 
 class StepSchema(_Strict):
@@ -1153,6 +1249,13 @@ class RequestTypeSchema(_Strict):
     steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(min=1))
 
 
+class ReadingSchema(_Strict):
+    question = _Localized(required=True)
+    choice = _Localized(required=True)
+    #: Dotted keys of the policy file this choice is applied to.
+    applies_to = fields.List(fields.String(), load_default=list)
+
+
 class PolicySchema(_Strict):
     version = fields.Integer(strict=True, required=True, validate=validate.Equal(1, error="unsupported version {input} (this service reads version 1)"))
     key = _key(required=True)
@@ -1170,6 +1273,7 @@ class PolicySchema(_Strict):
     deadlines = fields.Nested(DeadlinesSchema, required=True)
     routing = fields.Nested(RoutingSchema, required=True)
     delivery = fields.Nested(DeliverySchema, required=True)
+    readings = _Keyed(ReadingSchema, noun="reading", load_default=dict)
     request_types = _Keyed(RequestTypeSchema, noun="request type", allowed=REQUEST_TYPES, required=True)
 
 
@@ -1362,9 +1466,10 @@ def _check(doc: dict) -> Iterator[tuple[tuple, str]]:
                 for party in roles:
                     if party not in act["controllers"]:
                         yield rbase + ("erasure", kind, party), f"unknown party {party!r}"
-            for party in resp["notify_recipients"]:
-                if party not in act["controllers"]:
-                    yield rbase + ("notify_recipients", party), f"unknown party {party!r}"
+            for section in ("notify_recipients", "minors"):
+                for party in resp[section]:
+                    if party not in act["controllers"]:
+                        yield rbase + (section, party), f"unknown party {party!r}"
 
     for section in ("data_categories", "recipients"):
         for akey in doc[section]:
@@ -1528,6 +1633,7 @@ def _build(source: str, doc: dict) -> Policy:
                 requests={k: {t: dict(r) for t, r in tasks.items()} for k, tasks in resp["requests"].items()},
                 erasure={k: dict(r) for k, r in resp["erasure"].items()},
                 notify_recipients=dict(resp["notify_recipients"]),
+                minors=dict(resp["minors"]),
             )
             if resp
             else None,
@@ -1554,6 +1660,7 @@ def _build(source: str, doc: dict) -> Policy:
                         archive=ArchivePhase(Duration(**archive["duration"]), archive["from_"], tuple(archive["grounds"])) if archive else None,
                         grounds=tuple(ret.get("grounds") or ()),
                         derived=DerivedRetention(_loc(derived["name"]), Duration(**derived["duration"])) if derived else None,
+                        disposal=ret["disposal"],
                     ),
                 )
             )
@@ -1572,6 +1679,7 @@ def _build(source: str, doc: dict) -> Policy:
                     contact_rule=r.get("contact_rule"),
                     joint_controller=r.get("joint_controller"),
                     country=r.get("country"),
+                    receives_health_data=r["receives_health_data"],
                     transfers=tuple(
                         Transfer(
                             destination=_loc(t["destination"]),
@@ -1607,6 +1715,8 @@ def _build(source: str, doc: dict) -> Policy:
                         activities=tuple(s["when"]["activities"]),
                         subject_kinds=tuple(s["when"]["subject_kinds"]),
                         sub_purposes=tuple(s["when"]["sub_purposes"]),
+                        relationships=tuple(s["when"]["relationships"]),
+                        subject_states=tuple(s["when"]["subject_states"]),
                     )
                     if s.get("when")
                     else None,
@@ -1650,6 +1760,9 @@ def _build(source: str, doc: dict) -> Policy:
             calendar=Calendar(d["calendar"]["country"], d["calendar"]["subdivision"]),
             timezone=d["timezone"],
             medical_record=MedicalRecordRule(**mr) if mr else None,
+            clarifications={
+                k: ClarificationRule(c["suspends"], _loc(c.get("legal_reference"))) for k, c in d["clarifications"].items()
+            },
         ),
         routing=Routing(
             rules=tuple(
@@ -1663,6 +1776,10 @@ def _build(source: str, doc: dict) -> Policy:
         ),
         delivery=Delivery(**doc["delivery"]),
         request_types=request_types,
+        readings={
+            k: Reading(k, _loc(r["question"]), _loc(r["choice"]), tuple(r["applies_to"]))
+            for k, r in doc["readings"].items()
+        },
     )
 
 
@@ -1926,7 +2043,14 @@ class ErasureItem:
     category: str
     name: dict[str, str]
     subject_kind: str
-    action: str  # "erase_now" | "archive_until" | "keep_while_contract" | "keep_rolling"
+    #: "erase_now" | "archive_until" | "keep_while_contract" | "keep_rolling" | "hand_over_to_professional".
+    #: ``hand_over_to_professional`` (policy art. 12, ``retention.disposal: handover_to_professional``): health
+    #: data of a joint processing are not erased on the patient's request by the platform; they stay in the
+    #: professional's record of the patient while the professional's contract runs (``until``: its end when
+    #: known, else None) and are destroyed after being handed to the professional at its end. Whether the
+    #: professional's own record keeps them is the professional's decision (policy art. 8.2; GDPR art. 17(3)(b)
+    #: and (c): the duty to keep the medical record, CSP L.1111-7 and R.4127-45).
+    action: str
     until: date | None
     grounds: tuple[str, ...]
     reason: dict[str, str]
@@ -1953,6 +2077,7 @@ def erasure_plan(
     today: date,
     last_invoice_on: date | None = None,
     identity_proof_received_on: date | None = None,
+    professional_contract_ends_on: date | None = None,
 ) -> list[ErasureItem]:
     """What an erasure does to each data category, planned against the retention rules (GDPR art. 17(3)).
 
@@ -1960,7 +2085,8 @@ def erasure_plan(
     later date means it still runs (pass ``today`` when the erasure closes the
     account). ``last_invoice_on`` anchors "10 years from the invoice" (defaults
     to the end of the contract); ``identity_proof_received_on`` anchors the
-    identity-proof retention (defaults to ``today``).
+    identity-proof retention (defaults to ``today``); ``professional_contract_ends_on``: end of the contract of
+    the professional in charge, when known (data handed over at its end, policy art. 12).
     """
     kind = policy.subject_kind(subject_kind)
     activities = _activities(policy, activity_keys, subject_kind)
@@ -1969,10 +2095,53 @@ def erasure_plan(
     for act in activities:
         responsible = act.erasure_parties(subject_kind)
         for cat in policy.categories_for(act.key, subject_kind):
+            if cat.retention.disposal == "handover_to_professional" and act.joint:
+                items.append(_handover_item(policy, act, cat, kind, professional_contract_ends_on))
+                continue
             items.append(
                 _plan_category(policy, act, cat, kind, contract_running, contract_ended_on, today, last_invoice_on, identity_proof_received_on, responsible)
             )
     return items
+
+
+#: Grounds kept by the handover rule: the professional's duty to keep the patient's medical record.
+HANDOVER_GROUNDS = ("legal_obligation", "public_health")
+
+
+def _handover_item(policy, act, cat, kind, professional_contract_ends_on):
+    """Policy art. 12: "Destruction après remise à l'Utilisateur Professionnel au terme de son contrat".
+
+    The patient's health data shared in a joint processing are part of the record the professional keeps
+    (CSP L.1111-7, R.4127-45; GDPR art. 17(3)(b) and (c)): the platform does not erase them on the patient's
+    request; the professional in charge decides for their own record (policy art. 8.2), and the platform
+    destroys them once handed to the professional when the professional's contract ends.
+    """
+    professionals = tuple(p for p in act.controllers if p != policy.controller.key)
+    art = policy.article("retention")
+    until = professional_contract_ends_on
+    until_fr = f" (fin de contrat prévue le {until.isoformat()})" if until else ""
+    until_en = f" (contract due to end on {until.isoformat()})" if until else ""
+    ref_fr = f"Politique ({art}) : {localized(cat.retention.label, 'fr')}." if art else ""
+    ref_en = f"Policy ({art}): {localized(cat.retention.label, 'en')}." if art else ""
+    return ErasureItem(
+        activity=act.key,
+        category=cat.key,
+        name=cat.name,
+        subject_kind=kind.key,
+        action="hand_over_to_professional",
+        until=until,
+        grounds=HANDOVER_GROUNDS,
+        reason={
+            "fr": "Non effacé par la plateforme : ces données de santé font partie du dossier que tient le professionnel "
+            "de santé qui vous prend en charge, qui décide de leur sort dans son dossier ; elles seront détruites après "
+            f"lui avoir été remises au terme de son contrat{until_fr} ({_grounds_phrase(HANDOVER_GROUNDS, 'fr')}). {ref_fr}",
+            "en": "Not erased by the platform: these health data are part of the record kept by the health professional "
+            "in charge of you, who decides what becomes of them in that record; they will be destroyed after being handed "
+            f"to the professional at the end of their contract{until_en} ({_grounds_phrase(HANDOVER_GROUNDS, 'en')}). {ref_en}",
+        },
+        responsible=professionals or act.controllers[:1],
+        sensitive=cat.sensitive,
+    )
 
 
 def _plan_category(policy, act, cat, kind, contract_running, contract_ended_on, today, last_invoice_on, identity_proof_received_on, responsible):

@@ -64,6 +64,8 @@ class RouteAction(_Action):
 
 class ClarifyAction(_Action):
     question = Text(5000, multiline=True, required=True)
+    kind = ma.fields.String(load_default="scope", validate=validate.OneOf(("identity", "scope")), metadata={
+        "description": "identity suspends the period (décret n° 2019-536 art. 77); scope does not (GDPR art. 12(3))"})
 
 
 class ResumeAction(_Action):
@@ -82,6 +84,9 @@ class AnswerAction(_Action):
 
 class RefuseAction(_Action):
     reasons = Text(10000, multiline=True, required=True)
+    unfounded_or_excessive = ma.fields.String(validate=validate.OneOf(("manifestly_unfounded", "excessive")),
+                                              metadata={"description": "GDPR art. 12(5): needs its grounds"})
+    unfounded_or_excessive_grounds = Text(10000, multiline=True)
 
 
 class CloseAction(_Action):
@@ -100,6 +105,27 @@ class NoteAction(_Action):
     note = Text(5000, multiline=True, required=True, metadata={"description": "Recorded in the audit trail"})
 
 
+class MedicalRecordItemAction(_Action):
+    """How old an item of the requested medical record is, as its holder establishes it (CSP R.1111-1)."""
+
+    label = Text(200)
+    older_than_5_years = ma.fields.Boolean()
+    item_id = _id(metadata={"description": "The item to change; none: a new item"})
+
+
+class CompleteStepAction(_Action):
+    """Tick a step of the request's checklist; a required open step blocks a granting answer or the closure."""
+
+    step_id = _id(required=True)
+    note = Text(5000, multiline=True)
+
+
+class RecordIdentityDoubtAction(_Action):
+    """A reasonable doubt about the requester's identity: only then is a document asked for (GDPR art. 12(6))."""
+
+    reason = Text(5000, multiline=True, required=True)
+
+
 # The API's action names; each must be a verb of services.actions.ACTIONS (a test keeps the two in step).
 ACTION_SCHEMAS: dict[str, type[_Action]] = {
     "verify_identity": VerifyIdentityAction,
@@ -115,6 +141,9 @@ ACTION_SCHEMAS: dict[str, type[_Action]] = {
     "reopen": ReopenAction,
     "withdraw": WithdrawAction,
     "note": NoteAction,
+    "medical_record_item": MedicalRecordItemAction,
+    "complete_step": CompleteStepAction,
+    "record_identity_doubt": RecordIdentityDoubtAction,
 }
 
 
@@ -147,6 +176,13 @@ class ActionSchema(_Action):
     outcome = ma.fields.String(validate=validate.OneOf(values(Outcome)))
     message = Text(20000, multiline=True)
     reasons = Text(10000, multiline=True)
+    kind = ma.fields.String(validate=validate.OneOf(("identity", "scope")))
+    unfounded_or_excessive = ma.fields.String(validate=validate.OneOf(("manifestly_unfounded", "excessive")))
+    unfounded_or_excessive_grounds = Text(10000, multiline=True)
+    label = Text(200)
+    older_than_5_years = ma.fields.Boolean()
+    item_id = _id()
+    step_id = _id()
 
     def load(self, data, *, many=None, partial=None, unknown=None):
         if not isinstance(data, dict):

@@ -102,7 +102,6 @@ def requests_POST(data: dict):
         received_at=data.get("received_at"),
         identity_method=_identity_method(data["identity"], data["channel"]),
         medical_record=data["medical_record"],
-        medical_info_older_than_5_years=data["medical_info_older_than_5_years"],
         external_account_id=data.get("external_account_id"),
         actor=auth.actor(),
     )

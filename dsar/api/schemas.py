@@ -152,7 +152,6 @@ class RequestCreateSchema(ma.Schema):
                                 metadata={"description": "Keys of the policy's processing activities; default from the subject kind"})
     medical_record = ma.fields.Boolean(load_default=False, metadata={
         "description": "A patient asks for their medical record (CSP L.1111-7: 8 days, 2 months over 5 years)"})
-    medical_info_older_than_5_years = ma.fields.Boolean(load_default=False)
     external_account_id = Text(64, load_default=None, allow_none=True,
                                metadata={"description": "The account's identifier in the application"})
     client_reference = Text(64, load_default=None, allow_none=True, metadata={
@@ -187,13 +186,22 @@ class RequestSchema(ma.Schema):
         "description": "The date the answer is due now (pauses, extension and the medical-record rule applied)"})
     one_month_due_date = Day(required=True, allow_none=True, metadata={"description": "The one-month date (GDPR art. 12(3))"})
     extended_due_date = Day(required=True, allow_none=True, metadata={"description": "Set once extended by two months"})
+    medical_record_old_due_date = Day(required=True, allow_none=True, metadata={
+        "description": "CSP R.1111-1: 2 months from receipt for the medical record items over five years old"})
     paused = ma.fields.Method("_is_paused", required=True, metadata={
-        "type": "boolean", "description": "The clock stands still: a clarification is awaited"})
+        "type": "boolean", "description": "A clarification is awaited; only an identity question stops the clock "
+                                          "(décret n° 2019-536 art. 77), never once the date has passed"})
     outcome = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(values(Outcome)))
     identity_method = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(values(IdentityMethod)))
     identity_verified_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
     handler = ma.fields.String(required=True, metadata={"description": "staff or professional (policy art. 8.2)"})
     answered_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
+    refused_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso", metadata={
+        "description": "When a whole or partial refusal was given"})
+    refusal_late = ma.fields.Boolean(required=True, metadata={
+        "description": "The refusal came after the one-month date (GDPR art. 12(4)), even after an extension"})
+    unfounded_or_excessive = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(
+        ("manifestly_unfounded", "excessive")), metadata={"description": "GDPR art. 12(5) decision, if any"})
     closed_at = ma.fields.AwareDateTime(required=True, allow_none=True, format="iso")
     external_account_id = ma.fields.String(required=True, allow_none=True)
     updated_at = ma.fields.AwareDateTime(required=True, format="iso")

@@ -1,9 +1,11 @@
 """The models, one module per aggregate. Importing this package registers them all."""
 from .auth import LoginThrottle
 from .base import UTCDateTime, utcnow
+from .checklist import RequestStep
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
+from .medical_record import MedicalRecordItem
 from .fulfilment import (
     AccountDeactivation, Download, DownloadLink, ErasureDecision, PortableDataset, PostMortemDirective,
     PostMortemDirectiveChange, RecipientNotification,
@@ -17,8 +19,8 @@ from .webhooks import ApiSubmission, WebhookEndpoint
 __all__ = [
     "LoginThrottle", "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
     "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
-    "DataRequest", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
+    "DataRequest", "MedicalRecordItem", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
-    "PostMortemDirectiveChange", "RecipientNotification",
+    "PostMortemDirectiveChange", "RecipientNotification", "RequestStep",
     "ApiSubmission", "WebhookEndpoint",
 ]

@@ -68,6 +68,7 @@ class IdentityMethod(StrEnum):
     DOCUMENT = "document"          # identity document checked by staff
     IN_PERSON = "in_person"        # seen in person by staff
     VOUCHED = "vouched"            # an API client with a staff key vouched for it
+    RECORDS_MATCH = "records_match"  # email confirmed, details matching the records held (policy on_reasonable_doubt)
 
 
 class ActingFor(StrEnum):
@@ -81,6 +82,8 @@ class Relationship(StrEnum):
     HEIR = "heir"                  # heir of a deceased person
     EXECUTOR = "executor"          # person designated in post-mortem directives
     MANDATARY = "mandatary"        # person holding a written mandate
+    COHABITANT = "cohabitant"      # cohabiting partner (concubin) of a deceased patient (CSP L.1110-4 V)
+    PACS_PARTNER = "pacs_partner"  # partner in a civil solidarity pact of a deceased patient (CSP L.1110-4 V)
 
 
 class StaffRole(StrEnum):

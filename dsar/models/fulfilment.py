@@ -109,7 +109,8 @@ class RecipientNotification(db.Model):
 
     __tablename__ = "recipient_notifications"
     __table_args__ = (
-        sa.UniqueConstraint("request_id", "activity", "recipient_key", name="uq_recipient_notifications_task"),
+        sa.UniqueConstraint("request_id", "activity", "recipient_key", "professional_id",
+                            name="uq_recipient_notifications_task"),
         {"comment": "GDPR art. 19 notifications to the recipients of the data, one per recipient"},
     )
 
@@ -119,6 +120,10 @@ class RecipientNotification(db.Model):
     )
     activity: Mapped[str] = mapped_column(sa.String(64), comment="Policy key of the processing activity")
     recipient_key: Mapped[str] = mapped_column(sa.String(64), comment="Policy key of the recipient")
+    professional_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("professionals.id", ondelete="SET NULL"), index=True,
+        comment="For the joint controller 'professional': which professional linked to the patient (GDPR art. 19)",
+    )
     status: Mapped[str] = mapped_column(sa.String(16), default="pending", comment="NotificationStatus")
     contact: Mapped[str | None] = mapped_column(
         sa.String(254), comment="Address the notification goes to, when the policy or the routing gives one"
@@ -140,6 +145,7 @@ class RecipientNotification(db.Model):
     request = relationship(
         "DataRequest", backref=sa.orm.backref("recipient_notifications", order_by="RecipientNotification.id")
     )
+    professional = relationship("Professional")
 
 
 class AccountDeactivation(db.Model):

@@ -66,7 +66,10 @@ class DataRequest(db.Model):
         default=False, comment="Patient asks for their medical record (CSP L.1111-7: 8 days / 2 months)"
     )
     medical_info_older_than_5_years: Mapped[bool] = mapped_column(
-        default=False, comment="The medical information asked for is over five years old (2-month rule)"
+        default=False, comment="Some item of the medical record is over five years old, as its holder established it"
+    )
+    medical_record_old_due_date: Mapped[object | None] = mapped_column(
+        sa.Date, comment="CSP R.1111-1: 2 months from receipt, for the items over five years old"
     )
     earliest_release_at: Mapped[object | None] = mapped_column(
         UTCDateTime, comment="Medical record: nothing is sent before this instant (48 h reflection period)"
@@ -78,6 +81,10 @@ class DataRequest(db.Model):
         sa.String(120), comment="Who verified identity (staff label, API key name, 'account')"
     )
     email_confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the requester's email was confirmed")
+    identity_doubt: Mapped[str | None] = mapped_column(
+        sa.Text, comment="Why staff have a reasonable doubt about the requester's identity (an ID copy is asked only then)"
+    )
+    identity_doubt_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When that doubt was recorded")
     status_link_salt: Mapped[str | None] = mapped_column(
         sa.String(32), comment="Random value signed into the status-page link; replacing it revokes earlier links"
     )
@@ -91,6 +98,19 @@ class DataRequest(db.Model):
     closed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the request reached a final status")
     answer_message: Mapped[str | None] = mapped_column(sa.Text, comment="The answer's text, as sent to the requester")
     refusal_reasons: Mapped[str | None] = mapped_column(sa.Text, comment="Reasons for a whole or partial refusal (rule 7)")
+    refused_at: Mapped[object | None] = mapped_column(
+        UTCDateTime, comment="When a whole or partial refusal was given (GDPR art. 12(4): within one month)"
+    )
+    refusal_late: Mapped[bool] = mapped_column(
+        default=False, comment="The refusal came after the one-month date of GDPR art. 12(4), extension or not"
+    )
+    unfounded_or_excessive: Mapped[str | None] = mapped_column(
+        sa.String(24), comment="GDPR art. 12(5) decision: manifestly_unfounded or excessive; null: none"
+    )
+    unfounded_or_excessive_grounds: Mapped[str | None] = mapped_column(
+        sa.Text, comment="Why, as the controller must demonstrate it (GDPR art. 12(5))"
+    )
+    unfounded_or_excessive_by: Mapped[str | None] = mapped_column(sa.String(200), comment="Who decided it")
     external_account_id: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Account identifier in the controller's application, for account requests"
     )
@@ -114,6 +134,9 @@ class DataRequest(db.Model):
         back_populates="request", cascade="all, delete-orphan", order_by="RequestPause.id"
     )
     assignee = relationship("Staff", foreign_keys=[assignee_id])
+    medical_record_items: Mapped[list["MedicalRecordItem"]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="MedicalRecordItem.id"
+    )
 
     @property
     def status_enum(self) -> Status:
@@ -200,6 +223,10 @@ class RequestPause(db.Model):
     started_on: Mapped[object] = mapped_column(sa.Date, comment="Europe/Paris day the clarification was asked")
     ended_on: Mapped[object | None] = mapped_column(sa.Date, comment="Europe/Paris day the answer came; null while paused")
     question: Mapped[str | None] = mapped_column(sa.Text, comment="What was asked of the requester")
+    kind: Mapped[str] = mapped_column(
+        sa.String(16), default="scope", server_default="scope",
+        comment="Kind of clarification (identity, scope): whether it suspends the period is a policy rule",
+    )
     answer: Mapped[str | None] = mapped_column(sa.Text, comment="What the requester answered")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="Row creation instant")
 

@@ -17,8 +17,8 @@ from ..deadlines import legal_day
 from ..errors import IllegalTransition, InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
-from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus
-from . import documents, notifications
+from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus, Status
+from . import checklist, documents, notifications, objection
 
 
 def _policy():
@@ -59,6 +59,7 @@ def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMet
     notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
     from . import routing
 
+    checklist.open_checklist(req, actor)  # the policy's steps for this request, to tick before the answer
     routing.auto_route(req, actor)  # policy art. 8.2: a patient's request goes to the professional in charge
     return change
 
@@ -99,9 +100,20 @@ def route(req: DataRequest, actor: Actor, *, professional_id: int | None = None,
     return routing.route_to_professional(req, actor, pro, expected_version=expected_version)
 
 
-def ask_clarification(req: DataRequest, actor: Actor, *, question: str, expected_version: int | None = None):
-    change = lifecycle.ask_clarification(req, actor, question, today=_today(), expected_version=expected_version)
-    notifications.email_requester(req, "clarification_asked", {"question": question.strip()})
+def ask_clarification(req: DataRequest, actor: Actor, *, question: str, kind: str = "scope",
+                      expected_version: int | None = None):
+    """Ask the requester a question about their identity or the scope of the request (DESIGN.md rule 4).
+
+    The email says exactly what happens to the deadline: suspended (identity, décret n° 2019-536 art. 77),
+    still running (scope, GDPR art. 12(3)), or already passed (it does not move).
+    """
+    change = lifecycle.ask_clarification(req, actor, question, today=_today(), policy=_policy(), kind=kind,
+                                         expected_version=expected_version)
+    pause = req.pauses[-1]
+    notifications.email_requester(req, "clarification_asked", {
+        "question": question.strip(), "effect": lifecycle.clarification_effect(req, _policy(), pause.kind, pause.started_on),
+        "due_date": req.due_date, "paused_on": pause.started_on,
+    })
     return change
 
 
@@ -121,17 +133,67 @@ def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reason
            expected_version: int | None = None):
     from . import fulfilment
 
+    check_answer_allowed(req, outcome)
     change = lifecycle.answer(req, actor, outcome, message, reasons=reasons, expected_version=expected_version)
     fulfilment.after_answer(req, actor)
     return change
 
 
-def refuse(req: DataRequest, actor: Actor, *, reasons: str, expected_version: int | None = None):
+def refuse(req: DataRequest, actor: Actor, *, reasons: str, unfounded_or_excessive: str | None = None,
+           unfounded_or_excessive_grounds: str | None = None, expected_version: int | None = None):
+    """Refuse the request: GDPR art. 12(4) (refusal date, late flag), art. 12(5) (unfounded or excessive, grounds)."""
     from . import fulfilment
 
-    change = lifecycle.refuse(req, actor, reasons, expected_version=expected_version)
+    objection.require_objection_honoured(req, "refused")  # GDPR art. 21(3): never refused
+    change = lifecycle.refuse(req, actor, reasons, unfounded_or_excessive=unfounded_or_excessive or None,
+                              grounds=unfounded_or_excessive_grounds, expected_version=expected_version)
     fulfilment.after_refusal(req, actor)
     return change
+
+
+def set_medical_record_item(req: DataRequest, actor: Actor, *, label: str | None = None, older_than_5_years=False,
+                            item_id: int | None = None, expected_version: int | None = None):
+    """How old an item of the requested medical record is (CSP R.1111-1), as its holder establishes it."""
+    from . import medical_record
+
+    lifecycle.check_version(req, expected_version)
+    return medical_record.set_item(req, actor, label=label, older_than_5_years=older_than_5_years, item_id=item_id)
+
+
+def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
+    """What must hold before any answer is recorded, whoever gives it (back-office, API, task page).
+
+    GDPR art. 21(3): an objection to direct marketing is never refused; the checklist: every required
+    step done before a giving answer (services/checklist.py), the error naming the step and its article.
+    """
+    from . import fulfilment
+    from ..models.enums import Outcome
+
+    objection.require_objection_honoured(req, outcome)
+    if outcome in set(Outcome):
+        # Who may be given what after a death (LIL art. 85, CSP L.1110-4 V) comes before what remains to do.
+        fulfilment._check_post_mortem_standing(req, Outcome(outcome))
+    checklist.require_done(req, Status.ANSWERED, outcome)
+
+
+def record_identity_doubt(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
+    """A reasonable doubt about the requester's identity, and why: only then is a document asked for
+    (policy identity.document_required: on_reasonable_doubt; GDPR art. 12(6))."""
+    from . import identity
+
+    lifecycle.check_version(req, expected_version)
+    return identity.record_doubt(req, actor, reason=reason)
+
+
+def complete_step(req: DataRequest, actor: Actor, *, step_id: int, note: str | None = None,
+                  expected_version: int | None = None):
+    """Tick a step of the request's checklist (policy request_types.*.steps)."""
+    lifecycle.check_version(req, expected_version)
+    try:
+        step_id = int(step_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(N_("Choose a step."), code="bad_step", field="step_id") from None
+    return checklist.complete_step(req, actor, step_id, note=note)
 
 
 def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None):
@@ -151,6 +213,7 @@ def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None
                "(recipients to notify, account deactivation to confirm)."),
             code="obligations_pending", count=len(pending),
         )
+    checklist.require_done(req, Status.CLOSED, req.outcome)  # the checklist's "required before closed" steps
     return lifecycle.close(req, actor, expected_version=expected_version)
 
 
@@ -172,15 +235,18 @@ ACTIONS = {
     "refuse_identity": (refuse_identity, {"reason"}),
     "assign": (assign, {"assignee_id"}),
     "route": (route, {"professional_id", "to_staff"}),
-    "clarify": (ask_clarification, {"question"}),
+    "clarify": (ask_clarification, {"question", "kind"}),
     "resume": (resume, {"answer"}),
     "extend": (extend, {"reason"}),
     "answer": (answer, {"outcome", "message", "reasons"}),
-    "refuse": (refuse, {"reasons"}),
+    "refuse": (refuse, {"reasons", "unfounded_or_excessive", "unfounded_or_excessive_grounds"}),
+    "medical_record_item": (set_medical_record_item, {"label", "older_than_5_years", "item_id"}),
     "close": (close, set()),
     "reopen": (reopen, {"reason"}),
     "withdraw": (withdraw, set()),
     "note": (add_note, {"note"}),
+    "complete_step": (complete_step, {"step_id", "note"}),
+    "record_identity_doubt": (record_identity_doubt, {"reason"}),
 }
 
 

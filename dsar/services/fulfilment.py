@@ -30,10 +30,10 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import audit
+from .. import audit, lifecycle
 from ..actors import Actor
 from ..deadlines import PARIS, legal_day
-from ..errors import DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
+from ..errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ..extensions import db
 from ..files import RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
@@ -136,9 +136,21 @@ def after_refusal(req: DataRequest, actor: Actor) -> DownloadLink:
 
 
 def produce_letter(req: DataRequest, kind: str, actor: Actor, **ctx) -> tuple[Document, bytes]:
-    """Render a letter in the requester's language and keep it as a LETTER document."""
-    from ..pdf import render_letter
+    """Render a letter in the requester's language and keep it as a LETTER document.
 
+    A contradiction in the policy (a transfer on an invalidated safeguard, "health data never leave the
+    EU" beside transfers of a processing of health data) stops every letter with a 409 until the DPO fixes
+    the file: a letter to a data subject never states it (``policy_warnings.letter_blockers``).
+    """
+    from ..pdf import render_letter
+    from ..policy_warnings import letter_blockers
+
+    blockers = letter_blockers(_policy())
+    if blockers:
+        raise Conflict(
+            N_("No letter can go out until the DPO fixes the policy file: %(keys)s."),
+            code="policy_contradiction", keys=", ".join(w.key for w in blockers),
+        )
     data = render_letter(kind, req, req.language or "fr", **ctx)
     name = f"{_file_stem(kind, req.language)}-{req.reference}.pdf"
     doc = _store_generated(req, DocumentKind.LETTER, data, name, actor, check_as_upload=True)
@@ -207,6 +219,9 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         pause = _open_or_last_pause(req)
         ctx["question"] = pause.question if pause else ""
         ctx["paused_on"] = pause.started_on if pause else None
+        # DESIGN.md rule 4: the letter says exactly what happens to the deadline (suspended, running, passed).
+        ctx["effect"] = lifecycle.clarification_effect(req, policy, pause.kind or "scope", pause.started_on) if pause else None
+        ctx["due_date"] = req.due_date
     if kind == "identity_requested":
         refused = [d for d in req.documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
                    and d.review_status == ReviewStatus.REFUSED]
@@ -985,49 +1000,60 @@ def purge_expired_links(now: datetime | None = None, *, limit: int = 200) -> int
 
 
 def _professionals_in_charge(req: DataRequest) -> list:
-    """The professional the request was last routed to and who did not decline it (policy art. 8.2).
+    """Every professional linked to the patient, each a recipient to notify (GDPR art. 19, policy art. 8.2 and 11).
 
-    A staff answer cancels the live task (services/routing.py), so a cancelled task still names who is
-    in charge; a later task (rerouting) takes precedence, and "not my patient" names no one.
+    The joint controller "professional" is every professional the patient's data were shared with: each
+    care link to the patient (in force or ended: the data reached them) and each professional the request
+    was routed to, except one who answered "not my patient" and has no care link. Sorted by name, one each.
     """
     from ..models.enums import TaskStatus
+    from .routing import matching_links
 
-    for task in reversed(list(getattr(req, "tasks", []) or [])):
+    found: dict[int, object] = {}
+    for link in matching_links(req):
+        found.setdefault(link.professional.id, link.professional)
+    for task in getattr(req, "tasks", []) or []:
         if task.status != TaskStatus.DECLINED:
-            return [task.professional]
-    return []
+            found.setdefault(task.professional.id, task.professional)
+    return sorted(found.values(), key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.id))
 
 
-def _recipient_contact(req: DataRequest, recipient) -> tuple[str | None, str | None]:
-    """(address, None) when an email can be sent, else (None, why not)."""
+def _recipient_contacts(req: DataRequest, recipient) -> list[tuple[str | None, str | None, int | None]]:
+    """Whom to tell for one recipient of the policy: [(address, why no address, professional id)].
+
+    A recipient with an address is one task; the joint controller "professional in charge" is one task
+    per professional linked to the patient (GDPR art. 19: every recipient the data were disclosed to).
+    """
     if recipient.contact_email:
         if recipient.contact_is_placeholder:
-            return None, "placeholder"
-        return recipient.contact_email, None
+            return [(None, "placeholder", None)]
+        return [(recipient.contact_email, None, None)]
     if recipient.contact_rule == "professional_in_charge":
         pros = _professionals_in_charge(req)
-        return (pros[0].email, None) if pros else (None, "no_professional")
-    return None, recipient.contact_rule or "no_contact"
+        return [(p.email, None, p.id) for p in pros] or [(None, "no_professional", None)]
+    return [(None, recipient.contact_rule or "no_contact", None)]
 
 
 def open_recipient_notifications(req: DataRequest, actor: Actor) -> list[RecipientNotification]:
-    """One task per recipient of each processing concerned (policy art. 11), once."""
+    """One task per recipient of each processing concerned (policy art. 11), and per professional, once."""
     policy = _policy()
-    existing = {(n.activity, n.recipient_key) for n in req.recipient_notifications}
+    existing = {(n.activity, n.recipient_key, n.professional_id) for n in req.recipient_notifications}
     created = []
     for act in _concerned_activities(req):
         for r in policy.recipients_for(act.key):
-            if (act.key, r.key) in existing:
-                continue
-            contact, problem = _recipient_contact(req, r)
-            task = RecipientNotification(request=req, activity=act.key, recipient_key=r.key, contact=contact,
-                                         contact_problem=problem, status=NotificationStatus.PENDING)
-            db.session.add(task)
-            created.append(task)
+            for contact, problem, professional_id in _recipient_contacts(req, r):
+                if (act.key, r.key, professional_id) in existing:
+                    continue
+                task = RecipientNotification(request=req, activity=act.key, recipient_key=r.key, contact=contact,
+                                             contact_problem=problem, professional_id=professional_id,
+                                             status=NotificationStatus.PENDING)
+                db.session.add(task)
+                created.append(task)
     db.session.flush()
     if created:
         audit.record(actor, "recipient_notifications_opened", request=req, details={
-            "recipients": [f"{t.activity}.{t.recipient_key}" for t in created], "gdpr": "art. 19",
+            "recipients": [f"{t.activity}.{t.recipient_key}" + (f"#{t.professional_id}" if t.professional_id else "")
+                           for t in created], "gdpr": "art. 19",
         })
     return created
 
@@ -1099,6 +1125,7 @@ def recipient_rows(req: DataRequest, lang: str) -> list[dict]:
         rows.append({
             "id": t.id, "task": t, "activity": localized(policy.activity(t.activity).name, lang),
             "name": localized(r.name, lang) if r else t.recipient_key, "kind": r.kind if r else None,
+            "professional": t.professional.full_name if t.professional is not None else None,
             "service": localized(r.service, lang) if r and r.service else "",
             "status": t.status, "contact": t.contact, "contact_problem": t.contact_problem,
             "reason": t.reason, "method": t.method, "closed_at": t.closed_at, "closed_by": t.closed_by,
@@ -1138,7 +1165,15 @@ def erasure_plan_for(req: DataRequest, *, today: date | None = None):
         contract_ended_on=ended, today=today,
         last_invoice_on=decision.last_invoice_on if decision else None,
         identity_proof_received_on=_identity_proof_day(req),
+        professional_contract_ends_on=_professional_contract_end(req),
     )
+
+
+def _professional_contract_end(req: DataRequest) -> date | None:
+    """When the contract of the professional(s) in charge ends, if every one has an end date (policy art. 12)."""
+    pros = _professionals_in_charge(req) if req.subject_kind == "patient" else []
+    ends = [p.contract_ended_on for p in pros]
+    return max(ends) if ends and all(ends) else None
 
 
 def set_erasure_facts(req: DataRequest, actor: Actor, *, contract_state: str, contract_ended_on: date | None = None,
@@ -1423,11 +1458,15 @@ def post_mortem_standing(req: DataRequest) -> PostMortemStanding | None:
     if subject is None or requester is None or not subject.deceased:
         return None
     rel = requester.relationship_to_subject
-    if rel not in (Relationship.HEIR, Relationship.EXECUTOR):
+    if rel not in (Relationship.HEIR, Relationship.EXECUTOR, *CSP_RELATIVES):
         return None
     directive = directive_for_subject(req)
     did = directive.id if directive else None
     rtype = RequestType(req.type)
+    if rel in CSP_RELATIVES or (rel == Relationship.HEIR and concerns_patient_health_data(req)):
+        csp = _csp_standing(req, rel, rtype, directive)
+        if csp is not None:
+            return csp
     if rel == Relationship.EXECUTOR:
         if directive is None:
             return PostMortemStanding("executor", False, N_(
@@ -1454,6 +1493,54 @@ def post_mortem_standing(req: DataRequest) -> PostMortemStanding | None:
     return PostMortemStanding("heir", True, N_(
         "Heirs may exercise this right to the extent needed to settle the estate or to have the death taken into "
         "account (art. 85 II)."), HEIR_SCOPES[rtype], did)
+
+
+#: CSP L.1110-4 V: who may have a deceased patient's health information, and what for.
+CSP_RELATIVES = (Relationship.COHABITANT, Relationship.PACS_PARTNER)
+CSP_SCOPE = N_("the health information needed to know the causes of death, to defend the memory of the deceased "
+               "or to assert your rights, unless the deceased objected during their lifetime (Code de la santé "
+               "publique, art. L.1110-4 V)")
+#: An heir also keeps art. 85 II 1° for the data that are not health information (the estate).
+CSP_HEIR_SCOPE = N_("the health information needed to know the causes of death, to defend the memory of the deceased "
+                    "or to assert your rights, unless the deceased objected during their lifetime (Code de la santé "
+                    "publique, art. L.1110-4 V); for the other data, the information useful to settle the estate "
+                    "(art. 85 II 1°)")
+
+
+def concerns_patient_health_data(req: DataRequest) -> bool:
+    """A patient's request that reaches a processing of health data (policy art. 6, sensitive data)."""
+    if req.subject_kind != "patient":
+        return False
+    return any(act.sensitive_data is not None for act in _concerned_activities(req))
+
+
+def _csp_standing(req: DataRequest, rel: str, rtype: RequestType, directive) -> PostMortemStanding | None:
+    """CSP L.1110-4 V: heirs, cohabiting partner, PACS partner of a deceased patient may have the health
+    information needed to know the causes of death, defend the deceased's memory or assert their rights,
+    unless the deceased objected during their lifetime (checked as a step of the checklist:
+    ``check_deceased_objection``). It is a right of access only; the partners have no other right after death
+    (loi Informatique et Libertés art. 85 II names the heirs alone)."""
+    role = "heir" if rel == Relationship.HEIR else str(rel)
+    directive_id = directive.id if directive is not None else None
+    if rtype == RequestType.ACCESS and concerns_patient_health_data(req):
+        if directive is not None and not directive.heirs_may_act:
+            # Registered directives that exclude the heirs are the deceased's "volonté contraire".
+            return PostMortemStanding(role, False, N_(
+                "The deceased's registered directives object to their data being given after their death: that "
+                "objection stands against heirs and partners (Code de la santé publique, art. L.1110-4 V)."),
+                None, directive_id)
+        return PostMortemStanding(role, True, N_(
+            "Heirs, the cohabiting partner and the PACS partner of a deceased patient may have the health information "
+            "needed to know the causes of death, to defend the memory of the deceased or to assert their rights, "
+            "unless the deceased objected during their lifetime (Code de la santé publique, art. L.1110-4 V)."),
+            CSP_HEIR_SCOPE if rel == Relationship.HEIR else CSP_SCOPE, directive_id)
+    if rel == Relationship.HEIR:
+        # Not the health information: the heir's rights of art. 85 II apply as for any other processing.
+        return None
+    return PostMortemStanding(role, False, N_(
+        "After a patient's death, a cohabiting partner or a PACS partner may only ask for the health information "
+        "needed to know the causes of death, to defend the memory of the deceased or to assert their rights "
+        "(Code de la santé publique, art. L.1110-4 V)."), None, directive_id)
 
 
 def _check_post_mortem_standing(req: DataRequest, outcome: Outcome) -> None:

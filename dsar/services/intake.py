@@ -53,7 +53,7 @@ REQUESTER_FIELDS = {"acting_for", "relationship", "first_name", "last_name", "em
 #: Identity checked at receipt (deadline rule 1: the clock starts on the day of receipt).
 VERIFIED_AT_RECEIPT = {IdentityMethod.ACCOUNT, IdentityMethod.IN_PERSON, IdentityMethod.VOUCHED}
 #: Relationships that only make sense for a person who has died, and the ones that end with death.
-AFTER_DEATH = {Relationship.HEIR, Relationship.EXECUTOR}
+AFTER_DEATH = {Relationship.HEIR, Relationship.EXECUTOR, Relationship.COHABITANT, Relationship.PACS_PARTNER}
 ADULT_AGE = 18  # parental authority ends at majority (Code civil art. 371-1, 414)
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
@@ -223,7 +223,6 @@ def submit_request(
     received_at: datetime | None = None,
     identity_method: str | None = None,
     medical_record: bool = False,
-    medical_info_older_than_5_years: bool = False,
     external_account_id: str | None = None,
     actor: Actor,
 ) -> DataRequest:
@@ -371,15 +370,12 @@ def submit_request(
         problems.add("details", N_("Tell us which data are wrong and what they should be."), "required")
 
     medical_record = _flag(medical_record, "medical_record", problems)
-    older = _flag(medical_info_older_than_5_years, "medical_info_older_than_5_years", problems)
     if medical_record and (kind != "patient" or type != RequestType.ACCESS):
         problems.add("medical_record", N_("Only a patient's request for access can ask for the medical record."),
                      "not_medical")
         medical_record = False
-    if older and not medical_record:
-        problems.add("medical_info_older_than_5_years", N_("This applies only to a request for the medical record."),
-                     "not_medical")
-        older = False
+    # How old each item of the record is, is a fact its holder establishes afterwards (CSP R.1111-1;
+    # services/medical_record.py), not something the requester declares.
 
     if activities is None:
         activity_keys = [a.key for a in policy.activities_for_subject(kind)] if kind else []
@@ -404,7 +400,7 @@ def submit_request(
     req = DataRequest(
         type=str(type), subject_kind=kind, activities=activity_keys, channel=str(channel), language=language,
         details=details, received_at=received_at, medical_record=medical_record,
-        medical_info_older_than_5_years=older, external_account_id=external_account_id,
+        external_account_id=external_account_id,
         status_link_salt=secrets.token_hex(16),
     )
     req.subject = RequestSubject(kind=kind, first_name=s_first, last_name=s_last, email=s_email, phone=s_phone,
@@ -438,9 +434,14 @@ def submit_request(
     else:
         notifications.email_requester(req, "request_received", _received_context(req))
     if method is not None:
-        from . import routing
+        from . import checklist, routing
 
+        checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
         routing.auto_route(req, actor)
+    elif req.status == Status.AWAITING_IDENTITY:
+        from .identity import after_email_confirmed
+
+        after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
     log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
     return req
 
@@ -497,6 +498,9 @@ def confirm_email(token: str, *, ip: str | None = None, user_agent: str | None =
     actor = Actor.for_requester(req, ip=ip, user_agent=user_agent)
     lifecycle.confirm_email(req, actor, _policy())
     notifications.email_requester(req, "request_received", _received_context(req))
+    from .identity import after_email_confirmed
+
+    after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
     return Confirmation(req, False)
 
 
@@ -510,8 +514,11 @@ def request_for_status_token(token: str) -> DataRequest:
 
 
 def required_document_kinds(req: DataRequest) -> list[str]:
-    """An identity document always outside an account (policy art. 8.1); a representative also proves authority."""
-    kinds = [DocumentKind.IDENTITY]
+    """An identity document when the policy asks for one (art. 8.1: outside an account; on_reasonable_doubt: once
+    staff record a doubt, services/identity.py); a representative also proves their authority."""
+    from .identity import document_needed
+
+    kinds = [DocumentKind.IDENTITY] if document_needed(req) else []
     if req.requester is not None and req.requester.acting_for == ActingFor.OTHER:
         kinds.append(DocumentKind.AUTHORITY)
     return [str(k) for k in kinds]

@@ -494,6 +494,7 @@ def answer_task(task: ProfessionalTask, actor: Actor, *, outcome: str, message: 
     if len(files) > MAX_ANSWER_FILES:
         raise InvalidInput(N_("At most %(count)s files can be sent with an answer."), code="too_many_files",
                            field="files", count=MAX_ANSWER_FILES)
+    actions.check_answer_allowed(req, str(outcome))  # art. 21(3), the checklist: before any file is stored
     policy = _policy()
     stored = []
     for stream, filename, declared_type in files:

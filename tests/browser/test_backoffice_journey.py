@@ -68,6 +68,12 @@ def test_dpo_journey_from_identity_review_to_answer(live_server, page, artifacts
     page.select_option("#assign-assignee_id", label="Dana DPO")
     page.click("#form-assign button[type=submit]")
     page.wait_for_selector(".flash")
+    # The checklist (policy request_types.access.steps, GDPR art. 15(4)): every step ticked before the answer.
+    assert page.locator("#checklist tr.step-open").count() >= 1
+    while page.locator("#checklist tr.step-open button[type=submit]").count():
+        with page.expect_navigation():
+            page.locator("#checklist tr.step-open button[type=submit]").first.click()
+    assert "Étape marquée comme faite" in page.locator(".flash").inner_text()
     answer_file = tmp_path / "donnees.png"
     answer_file.write_bytes(png_bytes((10, 120, 10)))
     page.select_option("#answer-outcome", "granted")

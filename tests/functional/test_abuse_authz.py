@@ -137,6 +137,8 @@ EXPECTED: dict[str, dict] = {
     "tasks.decline_POST": token_route("task", 422, 422),
     "tasks.extension_POST": token_route("task", 422, 422),
     "tasks.help_POST": token_route("task", 422, 422),
+    "tasks.medical_item_POST": token_route("task", 422, 422),  # no item named: nothing recorded (CSP R.1111-1)
+    "tasks.step_POST": token_route("task", 422, 422),         # no step chosen: nothing ticked (the checklist)
     "tasks.renew_POST": token_route("task", 303, 303),        # the link still works: nothing to renew
     # The back-office (issue 5): admin everything; DPO requests, register, statistics, webhook log;
     # agent requests but no accounts, register or statistics; auditor reads only.

@@ -129,6 +129,9 @@ def test_what_staff_and_the_requester_type_is_escaped_everywhere_it_is_shown(app
     assert bo_action(dpo, req, "extend", reason=payload("extension-reason")).status_code == 302
     page = requester.get(f"/status/{token}").get_data(as_text=True)
     assert_shown_escaped(page, "extension-reason", "status page (extension)")
+    # The checklist of the policy's steps (issue 13, item 4) is ticked, with a note that is free text too.
+    for step in list(req.steps):
+        assert bo_action(dpo, req, "complete_step", step_id=str(step.id), note=payload("step-note")).status_code == 302
     pdf = ("dossier.pdf", valid_pdf(), "application/pdf")
     r = bo_action(dpo, req, "answer", files=[(io.BytesIO(pdf[1]), pdf[0], pdf[2])], outcome="partly_granted",
                   message=payload("answer-message"), reasons=payload("answer-reasons"))
@@ -137,7 +140,8 @@ def test_what_staff_and_the_requester_type_is_escaped_everywhere_it_is_shown(app
     # The back-office request page and the queue.
     page = dpo.get(f"/backoffice/requests/{req.reference}").get_data(as_text=True)
     for tag in ("subject-first", "subject-last", "requester-first", "requester-last", "postal-address", "details",
-                "note", "question", "clarification-answer", "extension-reason", "answer-message", "answer-reasons"):
+                "note", "question", "clarification-answer", "extension-reason", "answer-message", "answer-reasons",
+                "step-note"):
         assert_shown_escaped(page, tag, f"back-office request page ({tag})")
     queue = dpo.get("/backoffice/?status=answered").get_data(as_text=True)
     assert_shown_escaped(queue, "subject-last", "back-office queue")

@@ -20,7 +20,9 @@ EVERY_FIELD = [(name, field) for name, schema in ACTION_SCHEMAS.items()
 # A value of the right type for each field, so that a test leaves out or spoils only one field at a time.
 GOOD = {"method": "in_person", "note": "n", "reason": "r", "assignee_id": 1, "professional_id": 1,
         "professional_external_id": "p", "to_staff": True, "question": "q", "answer": "a", "outcome": "no_data",
-        "message": "m", "reasons": "r", "expected_version": 1}
+        "message": "m", "reasons": "r", "expected_version": 1, "kind": "scope",
+        "unfounded_or_excessive": "excessive", "unfounded_or_excessive_grounds": "g", "label": "l",
+        "older_than_5_years": True, "item_id": 1, "step_id": 1}
 
 
 def act(client, secret, reference, body):

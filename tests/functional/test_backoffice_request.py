@@ -71,11 +71,31 @@ def test_from_identity_review_to_the_answer(app, review_request, mailbox, run_jo
                     data={"assignee_id": str(staff.id), "version": _version(html, "assign")})
     assert r.status_code == 302 and _fresh(reference).status == Status.IN_PROGRESS
     html = client.get(f"/backoffice/requests/{reference}").get_data(as_text=True)
+    # The checklist (policy request_types.access.steps): the third-party data check (GDPR art. 15(4)) is open,
+    # so the answer is refused with the step and its article, and nothing is stored.
+    assert "Vérifier les données concernant des tiers" in html and 'id="checklist"' in html
     r = client.post(f"/backoffice/requests/{reference}/actions/answer", content_type="multipart/form-data", data={
         "outcome": "granted", "message": "Voici vos données.", "version": _version(html, "answer"),
         "files": (io.BytesIO(png_bytes((0, 90, 0))), "export.png", "image/png"),
     })
-    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+    page = r.get_data(as_text=True)
+    assert r.status_code == 409 and "Vérifier les données concernant des tiers" in page and "RGPD art. 15(4)" in page
+    assert _fresh(reference).status == Status.IN_PROGRESS
+    assert not [d for d in _fresh(reference).documents if d.kind == DocumentKind.ANSWER]  # nothing half written
+    steps = {s.step_key: s.id for s in _fresh(reference).steps}
+    assert set(steps) == {"gather_data", "check_third_party_data"}  # the letter and the copy are the answer's own
+    for key, step_id in steps.items():
+        r = client.post(f"/backoffice/requests/{reference}/actions/complete_step", data={
+            "step_id": str(step_id), "note": "Aucun tiers dans l'export", "version": _version(page, "answer")})
+        assert r.status_code == 302
+        page = client.get(f"/backoffice/requests/{reference}").get_data(as_text=True)
+    html = page
+    assert "Aucun tiers dans l&#39;export" in html and 'class="step-open"' not in html
+    r = client.post(f"/backoffice/requests/{reference}/actions/answer", content_type="multipart/form-data", data={
+        "outcome": "granted", "message": "Voici vos données.", "version": _version(html, "answer"),
+        "files": (io.BytesIO(png_bytes((0, 90, 0))), "export.png", "image/png"),
+    })
+    assert r.status_code == 302, re.findall(r'role="alert">[^<]*', r.get_data(as_text=True))
     req = _fresh(reference)
     assert req.status == Status.ANSWERED and req.outcome == "granted"
     answers = [d for d in req.documents if d.kind == DocumentKind.ANSWER]

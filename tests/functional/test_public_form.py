@@ -149,9 +149,12 @@ def test_a_parent_acts_for_a_child_and_we_write_to_the_parent(client, mailbox, r
 
 
 def test_a_patient_may_ask_for_the_medical_record(client):
+    # How old the information is, is not the requester's to say (CSP R.1111-1; issue 13 item 5): the form
+    # offers no such box, and a forged field sets nothing.
+    assert "medical_info_older_than_5_years" not in client.get("/request/new").get_data(as_text=True)
     data = {**FORM, "subject_kind": "patient", "medical_record": "1", "medical_info_older_than_5_years": "1"}
     assert client.post("/request/new", data=data).status_code == 303
     req = db.session.scalars(sa.select(DataRequest)).one()
-    assert req.medical_record and req.medical_info_older_than_5_years
+    assert req.medical_record and not req.medical_info_older_than_5_years
     res = client.post("/request/new", data={**FORM, "medical_record": "1"})       # a prospect has no medical record
     assert res.status_code == 422 and field_error(res.get_data(as_text=True), "medical_record")

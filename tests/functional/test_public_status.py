@@ -162,7 +162,8 @@ def test_the_requester_answers_a_clarification_and_the_deadline_moves(client, ma
                                  "kind": "prospect", "first_name": "Jeanne", "last_name": "Dupont",
                                  "email": "jeanne@example.test"}, confirm=False)
     with time_machine.travel(datetime(2026, 3, 10, 9, tzinfo=timezone.utc), tick=False):
-        actions.ask_clarification(fresh(req.id), staff, question="Which of your two addresses?")
+        # An identity question: the period is suspended (décret n° 2019-536 art. 77; policy deadlines.clarifications).
+        actions.ask_clarification(fresh(req.id), staff, question="Which of your two addresses?", kind="identity")
         db.session.commit()
     run_jobs()
     asked = [m for m in mailbox.wait_for(2) if "Une question" in m["Subject"]][0]
@@ -171,7 +172,8 @@ def test_the_requester_answers_a_clarification_and_the_deadline_moves(client, ma
     assert "#clarification" in mailbox.text(asked)
     page = client.get(path)
     assert status_label(page) == "En attente de votre réponse" and "Which of your two addresses?" in text_of(page)
-    assert "suspendu" in text_of(page)
+    assert "suspendu à compter du 10 mars 2026" in text_of(page) and "art. 77" in text_of(page)
+    assert "suspendu à compter du 10 mars 2026" in mailbox.text(asked)
     empty = client.post(f"{path}/clarification", data={"answer": "  "})
     assert empty.status_code == 422 and field_error(empty.get_data(as_text=True), "answer") == "Ce champ est obligatoire."
     with time_machine.travel(datetime(2026, 3, 20, 9, tzinfo=timezone.utc), tick=False):

@@ -278,7 +278,7 @@ def test_an_answer_while_the_clock_is_paused_is_a_conflict(app, client, routed):
     db.session.commit()
     task = task_of(routed)
     page = html(client.get(task_path(task)))
-    assert "le délai est suspendu" in page and "Envoyer ma réponse" not in page
+    assert "Seule une question sur l'identité suspend le délai" in page and "Envoyer ma réponse" not in page
     response = client.post(task_path(task, "answer"), data={"outcome": "no_data", "message": "Rien."})
     assert response.status_code == 409 and "IDOMED attend une précision du demandeur" in html(response)
 

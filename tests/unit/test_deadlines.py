@@ -520,7 +520,7 @@ def test_medical_record_8_days_are_rolled(start, expected):
 
 
 def test_medical_information_over_5_years_old_gives_2_months_and_gdpr_is_earlier():
-    deadline = medical(D("2026-06-02"), utc("2026-06-02T08:00"), medical_info_older_than_5_years=True)
+    deadline = medical(D("2026-06-02"), utc("2026-06-02T08:00"), medical_recent_items=False, medical_old_items=True)
     # 2 August 2026 is a Sunday → Monday 3 August.
     assert deadline.medical_record_due == D("2026-08-03")
     # The GDPR month (2 July) is earlier, so it applies.
@@ -528,7 +528,7 @@ def test_medical_information_over_5_years_old_gives_2_months_and_gdpr_is_earlier
 
 
 def test_medical_2_months_is_earlier_than_the_gdpr_extension():
-    deadline = medical(D("2026-06-02"), utc("2026-06-02T08:00"), medical_info_older_than_5_years=True, extended=True)
+    deadline = medical(D("2026-06-02"), utc("2026-06-02T08:00"), medical_recent_items=False, medical_old_items=True, extended=True)
     assert deadline.extended_due_date == D("2026-09-02")
     assert deadline.effective_due_date == D("2026-08-03")
 
@@ -693,3 +693,160 @@ def test_legal_day_is_the_utc_day_or_the_next(instant):
     assert shift in (0, 1)
     # Paris is UTC+1 or +2, so the day changes exactly when the UTC hour is 23 (winter) or 22-23 (summer).
     assert shift == (instant.hour + instant.astimezone(PARIS).utcoffset().seconds // 3600 >= 24)
+
+
+# --------------------------------------------------------------------------
+# Issue 13 item 1: what a clarification does to the clock (DESIGN.md rule 4).
+# GDPR art. 12(3) has no suspension; décret n° 2019-536 art. 77 suspends the
+# period while identity information is awaited. A date already passed never moves.
+# Weekdays and holidays checked with the holidays package while writing.
+# --------------------------------------------------------------------------
+
+IDENTITY = True   # Pause.suspends for an identity question (policy: clarifications.identity)
+SCOPE = False     # ... and for a question about the scope of the request
+
+
+@pytest.mark.parametrize(
+    ("pauses", "expected"),
+    [
+        # The issue's case: due Wednesday 1 April 2026; a question asked on 10 April and answered on
+        # 20 April used to make it due 13 April, so an overdue request stopped looking overdue.
+        pytest.param([Pause(D("2026-04-10"), D("2026-04-20"), IDENTITY)], D("2026-04-01"),
+                     id="an identity question asked after the due date does not move it"),
+        pytest.param([Pause(D("2026-04-10"), None, IDENTITY)], D("2026-04-01"),
+                     id="nor while it is still unanswered"),
+        # Asked 10 March, answered 20 March: 10 days; 1 April + 10 = Saturday 11 April → Monday 13 April.
+        pytest.param([Pause(D("2026-03-10"), D("2026-03-20"), IDENTITY)], D("2026-04-13"),
+                     id="an identity question within the month suspends it (decree art. 77)"),
+        pytest.param([Pause(D("2026-03-10"), D("2026-03-20"), SCOPE)], D("2026-04-01"),
+                     id="a scope question within the month does not (GDPR art. 12(3))"),
+        # Asked on the due date itself: the period runs to the end of that day, 2 days → Friday 3 April.
+        pytest.param([Pause(D("2026-04-01"), D("2026-04-03"), IDENTITY)], D("2026-04-03"),
+                     id="asked on the due date itself it still counts"),
+        # 25 March → 5 April (11 days) moves the date to Sunday 12 → Monday 13 April; a second question
+        # asked on 13 April (2 days) counts, → Tuesday 14 April; a third asked on 16 April does not.
+        pytest.param(
+            [Pause(D("2026-03-25"), D("2026-04-05"), IDENTITY), Pause(D("2026-04-13"), D("2026-04-15"), IDENTITY),
+             Pause(D("2026-04-16"), D("2026-04-30"), IDENTITY)],
+            D("2026-04-14"),
+            id="each question is judged against the date as it stood when it was asked",
+        ),
+    ],
+)
+def test_a_clarification_moves_the_one_month_date_only_as_the_law_allows(pauses, expected):
+    deadline = compute_deadline(D("2026-03-01"), calendar=NATIONAL, pauses=pauses, today=D("2026-05-01"))
+    assert deadline.due_date == expected
+
+
+def test_a_question_after_the_one_month_date_moves_only_the_extended_date():
+    # Started 1 March 2026, extended: 1 June (Monday). Identity asked 10 April, answered 20 April:
+    # the one-month date (1 April) had passed and stays; the extended one had not → Thursday 11 June.
+    deadline = compute_deadline(D("2026-03-01"), calendar=NATIONAL, extended=True,
+                                pauses=[Pause(D("2026-04-10"), D("2026-04-20"), IDENTITY)])
+    assert deadline.due_date == D("2026-04-01")
+    assert deadline.extended_due_date == D("2026-06-11")
+    assert deadline.paused_days == 0
+
+
+def test_the_refusal_date_keeps_only_the_pauses_that_count():
+    # GDPR art. 12(4): one month; an identity question after 1 April does not give the refusal more time.
+    assert refusal_due_date(D("2026-03-01"), NATIONAL, [Pause(D("2026-04-10"), D("2026-04-20"), IDENTITY)]) \
+        == D("2026-04-01")
+
+
+@pytest.mark.parametrize(
+    ("asked_on", "suspends", "effect"),
+    [
+        pytest.param(D("2026-03-10"), True, deadlines.CLARIFICATION_SUSPENDS, id="identity within the month"),
+        pytest.param(D("2026-04-01"), True, deadlines.CLARIFICATION_SUSPENDS, id="identity on the due date"),
+        pytest.param(D("2026-04-10"), True, deadlines.CLARIFICATION_AFTER_DEADLINE, id="identity after the due date"),
+        pytest.param(D("2026-03-10"), False, deadlines.CLARIFICATION_CLOCK_RUNS, id="scope"),
+    ],
+)
+def test_clarification_effect_says_what_the_letter_says(asked_on, suspends, effect):
+    assert deadlines.clarification_effect(asked_on, suspends=suspends, due_date=D("2026-04-01")) == effect
+
+
+# --------------------------------------------------------------------------
+# Issue 13 item 5: CSP L.1111-7 and R.1111-1, "à compter de la date de
+# réception de la demande"; over five years old is a fact about each item.
+# --------------------------------------------------------------------------
+
+
+def test_medical_record_runs_from_receipt_not_from_the_identity_check():
+    # The issue's case: received Monday 2 March 2026, identity accepted Friday 6 March → due Tuesday 10 March.
+    deadline = medical(D("2026-03-06"), utc("2026-03-02T09:00"))
+    assert deadline.medical_record_due == D("2026-03-10")
+    assert deadline.effective_due_date == D("2026-03-10")
+    # The GDPR month still runs from the complete request: 6 April 2026 is Easter Monday → 7 April.
+    assert deadline.due_date == D("2026-04-07")
+
+
+def test_medical_record_receipt_is_the_paris_day():
+    # 23:30 UTC on 1 March is 2 March in Paris: due 10 March, not 9.
+    assert medical(D("2026-03-06"), utc("2026-03-01T23:30")).medical_record_due == D("2026-03-10")
+
+
+def test_a_record_mixing_old_and_recent_items_has_both_dates():
+    # Received 2 March 2026: recent items by Tuesday 10 March; items over five years old by
+    # 2 May (Saturday) → Monday 4 May; the 8 days bind.
+    deadline = medical(D("2026-03-06"), utc("2026-03-02T09:00"), medical_recent_items=True, medical_old_items=True)
+    assert deadline.medical_record_due == D("2026-03-10")
+    assert deadline.medical_record_old_due == D("2026-05-04")
+    assert deadline.effective_due_date == D("2026-03-10")
+
+
+def test_a_record_of_old_items_only_has_the_two_month_date_from_receipt():
+    deadline = medical(D("2026-03-06"), utc("2026-03-02T09:00"), medical_recent_items=False, medical_old_items=True)
+    assert deadline.medical_record_due == deadline.medical_record_old_due == D("2026-05-04")
+    # The GDPR month from the complete request (6 March → 6 April, Easter Monday → 7 April) is earlier.
+    assert deadline.effective_due_date == deadline.due_date
+
+
+def test_eight_days_from_a_receipt_on_a_holiday():
+    # Received Friday 8 May 2026 (Victoire 1945): + 8 = Saturday 16 May → Monday 18 May.
+    assert medical(D("2026-05-11"), utc("2026-05-08T10:00")).medical_record_due == D("2026-05-18")
+
+
+def test_a_medical_record_needs_some_items():
+    with pytest.raises(ValueError):
+        medical(D("2026-03-06"), utc("2026-03-02T09:00"), medical_recent_items=False, medical_old_items=False)
+
+
+@fast
+@given(
+    start=starts,
+    calendar=calendars,
+    after=st.integers(min_value=1, max_value=60),
+    length=st.integers(min_value=0, max_value=60),
+    extended=st.booleans(),
+)
+def test_a_question_asked_after_the_date_never_moves_it(start, calendar, after, length, extended):
+    before = compute_deadline(start, calendar=calendar, extended=extended)
+    asked = before.due_date + timedelta(days=after)
+    later = compute_deadline(start, calendar=calendar, extended=extended,
+                             pauses=[Pause(asked, asked + timedelta(days=length), IDENTITY)])
+    assert later.due_date == before.due_date
+    if extended and asked > before.extended_due_date:
+        assert later.extended_due_date == before.extended_due_date
+
+
+@fast
+@given(start=starts, calendar=calendars, offset=st.integers(0, 40), length=st.integers(0, 60))
+def test_a_scope_question_never_moves_any_date(start, calendar, offset, length):
+    pause = Pause(start + timedelta(days=offset), start + timedelta(days=offset + length), SCOPE)
+    received_at = datetime.combine(start, datetime.min.time(), tzinfo=PARIS).replace(hour=10)
+    kwargs = dict(calendar=calendar, extended=True, medical_record=True, received_at=received_at,
+                  medical_old_items=True)
+    assert compute_deadline(start, pauses=[pause], **kwargs) == compute_deadline(start, **kwargs)
+
+
+@fast
+@given(received=starts, delay=st.integers(0, 30), calendar=calendars)
+def test_the_medical_record_date_does_not_depend_on_when_identity_was_accepted(received, delay, calendar):
+    received_at = datetime.combine(received, datetime.min.time(), tzinfo=PARIS).replace(hour=10)
+    on_receipt = compute_deadline(received, calendar=calendar, medical_record=True, received_at=received_at)
+    later = compute_deadline(received + timedelta(days=delay), calendar=calendar, medical_record=True,
+                             received_at=received_at)
+    assert later.medical_record_due == on_receipt.medical_record_due
+    assert (later.medical_record_due - received).days <= 8 + MAX_ROLL[calendar.subdivision]

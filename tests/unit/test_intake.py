@@ -412,7 +412,8 @@ def test_answering_a_clarification_ends_the_pause_and_moves_the_deadline(app, po
     req = submit(channel="phone", identity_method="in_person", actor=staff,
                  received_at=datetime(2026, 3, 5, 9, tzinfo=timezone.utc))
     with time_machine.travel(datetime(2026, 3, 10, 9, tzinfo=timezone.utc), tick=False):
-        actions.ask_clarification(req, staff, question="Which account do you mean?")
+        # An identity question: the period is suspended (policy deadlines.clarifications, décret n° 2019-536 art. 77).
+        actions.ask_clarification(req, staff, question="Which account do you mean?", kind="identity")
     assert req.status == Status.AWAITING_REQUESTER
     with pytest.raises(InvalidInput):
         intake.answer_clarification(req, Actor.for_requester(req), "   ")
@@ -500,7 +501,8 @@ def test_the_purges_are_periodic_jobs(app):
                           "proof": {"fr": "Livret de famille", "en": "Family record book"}}),
     ("identity_accepted", {"due_date": date(2026, 4, 7)}),
     ("identity_refused", {"reason": "Illisible / unreadable"}),
-    ("clarification_asked", {"question": "Quel compte ? / Which account?"}),
+    ("clarification_asked", {"question": "Quel compte ? / Which account?", "effect": "clock_runs",
+                             "due_date": date(2026, 4, 7), "paused_on": date(2026, 3, 10)}),
     ("request_withdrawn", {}),
     ("request_links", {"links": [{"reference": "DSAR-2026-000001", "type": "access", "status": "open",
                                   "url": "https://x/status/t"}]}),
@@ -525,5 +527,9 @@ def test_the_journey_emails_speak_the_requesters_language(app, template, context
     assert fr[0] != en[0]
     if template == "identity_accepted":
         assert "7 avril 2026" in fr[1] and "April 7, 2026" in en[1]
+    if template == "clarification_asked":
+        # A scope question: the period keeps running (GDPR art. 12(3)), and the email says until when.
+        assert "continue de courir" in fr[1] and "7 avril 2026" in fr[1]
+        assert "keeps running" in en[1] and "April 7, 2026" in en[1]
     if template == "request_received":
         assert "Livret de famille" in fr[1] and "Family record book" in en[1] and "Droit d'accès" in fr[1]

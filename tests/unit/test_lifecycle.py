@@ -94,11 +94,11 @@ def test_an_api_key_without_the_staff_scope_cannot_act(app, policy):
         lifecycle.add_note(req, Actor.for_api_key(Key()), "x")
 
 
-def test_clarification_pauses_the_clock_and_moves_the_deadline_by_the_days_paused(app, policy, dpo):
-    # Deadline rule 4.
+def test_an_identity_clarification_pauses_the_clock_and_moves_the_deadline_by_the_days_paused(app, policy, dpo):
+    # Deadline rule 4; policy deadlines.clarifications.identity: suspends (décret n° 2019-536 art. 77).
     req = make_request(policy=policy, status=Status.IN_PROGRESS, clock_started_on=date(2026, 3, 5))
     assert req.due_date == date(2026, 4, 7)
-    lifecycle.ask_clarification(req, dpo, "Which account?", today=date(2026, 3, 10))
+    lifecycle.ask_clarification(req, dpo, "Which account?", today=date(2026, 3, 10), policy=policy, kind="identity")
     assert req.status == Status.AWAITING_REQUESTER
     lifecycle.resume(req, Actor.for_requester(req), policy, today=date(2026, 3, 20), answer="The old one")
     assert req.status == Status.IN_PROGRESS
@@ -106,6 +106,37 @@ def test_clarification_pauses_the_clock_and_moves_the_deadline_by_the_days_pause
     assert req.due_date == date(2026, 4, 15)       # 5 April + 10 days
     ev = events_of(req)[-1]
     assert ev.details["paused_days"] == 10 and ev.details["due_date"] == "2026-04-15"
+    assert ev.details["kind"] == "identity"
+
+
+def test_a_scope_clarification_leaves_the_clock_running(app, policy, dpo):
+    # GDPR art. 12(3) has no suspension: policy deadlines.clarifications.scope does not suspend.
+    req = make_request(policy=policy, status=Status.IN_PROGRESS, clock_started_on=date(2026, 3, 5))
+    lifecycle.ask_clarification(req, dpo, "Which account?", today=date(2026, 3, 10), policy=policy, kind="scope")
+    assert events_of(req)[-1].details["effect"] == "clock_runs"
+    lifecycle.resume(req, Actor.for_requester(req), policy, today=date(2026, 3, 20), answer="The old one")
+    assert req.due_date == date(2026, 4, 7) and req.paused_days == 0
+    ev = events_of(req)[-1]
+    assert ev.details["days_waited"] == 10 and ev.details["paused_days"] == 0
+
+
+def test_a_clarification_asked_after_the_deadline_does_not_bring_the_request_back_into_time(app, policy, dpo):
+    # The case: clock started 1 March 2026, due Wednesday 1 April; an identity question asked on
+    # 10 April and answered on 20 April used to make it due 13 April. A date already passed never moves.
+    req = make_request(policy=policy, status=Status.IN_PROGRESS, received_at=datetime(2026, 3, 1, 9, tzinfo=timezone.utc),
+                       clock_started_on=date(2026, 3, 1))
+    assert req.due_date == date(2026, 4, 1)
+    lifecycle.ask_clarification(req, dpo, "Which account?", today=date(2026, 4, 10), policy=policy, kind="identity")
+    assert events_of(req)[-1].details["effect"] == "after_deadline"
+    lifecycle.resume(req, Actor.for_requester(req), policy, today=date(2026, 4, 20), answer="The old one")
+    assert req.due_date == date(2026, 4, 1) and req.one_month_due_date == date(2026, 4, 1)
+
+
+def test_an_unknown_kind_of_clarification_is_refused(app, policy, dpo):
+    req = make_request(policy=policy, status=Status.IN_PROGRESS, clock_started_on=date(2026, 3, 5))
+    with pytest.raises(InvalidInput):
+        lifecycle.ask_clarification(req, dpo, "Which?", today=date(2026, 3, 10), policy=policy, kind="other")
+    assert req.status == Status.IN_PROGRESS and not req.pauses
 
 
 def test_extension_from_the_same_start_needs_a_reason_and_is_refused_after_the_deadline(app, policy, dpo):

@@ -199,7 +199,9 @@ def test_request_responsibilities_match_art_5(policy):
 def test_controller_contact_and_complaint_authority(policy):
     c = policy.controller
     assert c.name == "IDOMED"
-    assert c.contact_email == "contact@idomed.fr" and c.dpo.email == "contact@idomed.fr"
+    # contact@idomed.fr is the address for lost login devices (policy art. 10), not the DPO's: the policy
+    # names no DPO contact, so the file says none (a configuration warning; issue 13 item 11).
+    assert c.contact_email == "contact@idomed.fr" and c.dpo.email is None and c.dpo_email is None
     assert c.postal_address is None  # not in the policy: left for the operator
     assert c.complaint_authority.name == "CNIL"
     assert c.complaint_authority.url == "https://www.cnil.fr/fr/plaintes/internet"
@@ -596,7 +598,8 @@ def test_small_policy_loads_with_its_own_calendar_and_schedule(small):
     assert small.default_language == "en"
     assert small.identity.document_needed(authenticated=True) is True  # "always"
     assert small.identity.copy_retention == Duration(months=6)
-    assert small.configuration_gaps() == []
+    # "always" demands a document copy from everyone: a warning to the DPO (GDPR art. 12(6), reasonable doubt only).
+    assert small.configuration_gaps() == ["identity.document_required"]
 
 
 def test_small_policy_evaluates_differently(policy, small):
@@ -792,10 +795,44 @@ def test_erasure_plan_for_a_patient_names_the_professional(policy):
     plan = erasure_plan(policy, None, "patient", contract_ended_on=D("2025-01-15"), today=D("2025-01-15"))
     got = {i.category: i for i in plan}
     assert set(got) == {c.key for c in policy.categories_for("application", "patient")}
-    assert got["conversations"].sensitive and got["conversations"].action == "erase_now"
+    # Policy art. 12: conversations are destroyed only after being handed to the professional (see below).
+    assert got["conversations"].sensitive and got["conversations"].action == "hand_over_to_professional"
     assert got["identification"].action == "archive_until"
-    assert all(i.responsible == ("professional", "idomed") for i in plan)
+    assert all(i.responsible == ("professional", "idomed") for i in plan if i.action != "hand_over_to_professional")
     assert "Utilisateur Professionnel" in got["conversations"].reason["fr"]
+
+
+def test_health_data_of_the_joint_processing_are_handed_to_the_professional_not_erased_now(policy):
+    """Policy art. 12: "Destruction après remise à l'Utilisateur Professionnel au terme de son contrat".
+
+    The patient's conversations and the record of a patient who never logged in are part of the professional's
+    record (CSP L.1111-7, R.4127-45; GDPR art. 17(3)(b)-(c)): never planned "erase now", whatever the dates.
+    """
+    for today in (D("2026-03-02"), D("2031-01-01")):
+        plan = {i.category: i for i in erasure_plan(policy, ["application"], "patient", contract_ended_on=today,
+                                                     today=today, professional_contract_ends_on=D("2027-06-30"))}
+        for key in ("conversations", "patient_record_never_logged_in"):
+            item = plan[key]
+            assert item.action == "hand_over_to_professional" and item.action in ERASURE_ACTIONS
+            assert item.responsible == ("professional",)          # the professional decides for their record
+            assert item.until == D("2027-06-30")
+            assert {"art. 17(3)(b)", "art. 17(3)(c)"} == set(item.gdpr_articles)
+            assert "remises au terme de son contrat" in item.reason["fr"] and "art. 12" in item.reason["fr"]
+    unknown_end = {i.category: i for i in erasure_plan(policy, ["application"], "patient", contract_ended_on=None,
+                                                        today=D("2026-03-02"))}
+    assert unknown_end["conversations"].until is None
+    # The rule is the policy's, not a label: a category without the disposal is planned as before.
+    assert all(i.action != "hand_over_to_professional" for i in erasure_plan(
+        policy, ["client_file"], "professional", contract_ended_on=D("2026-03-02"), today=D("2026-03-02")))
+
+
+def test_a_disposal_the_policy_does_not_know_stops_the_load(tmp_path):
+    text = IDOMED.read_text().replace("disposal: handover_to_professional", "disposal: give_away", 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(PolicyError) as err:
+        load_policy(bad)
+    assert "disposal" in str(err.value)
 
 
 @settings(max_examples=200, deadline=None)

@@ -92,7 +92,6 @@ def intake_POST():
             activities=form["activities"] or None, received_at=received_at,
             identity_method=IdentityMethod.IN_PERSON if form.get("identity_in_person") == "1" else None,
             medical_record=form.get("medical_record") == "1",
-            medical_info_older_than_5_years=form.get("medical_info_older_than_5_years") == "1",
             actor=staff_actor(),
         )
         upload = request.files.get("identity_document")

@@ -11,6 +11,7 @@ from flask_login import current_user
 from ... import audit, lifecycle
 from ...bounds import parse_id
 from ...deadlines import can_extend, legal_day
+from ...policy_warnings import configuration_warnings
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ...extensions import db
 from ...models import DataRequest, Document, Event, utcnow
@@ -18,6 +19,8 @@ from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, Req
                              Status, SubjectKind)
 from ...policy import evaluate_rights, localized
 from ...services import actions
+from ...services import checklist as checklist_service
+from ...services import identity as identity_service
 from ...services import queue as queue_service
 from ..common import translate_error
 from . import bp
@@ -45,7 +48,8 @@ ROLE_LABELS = {"admin": N_("Administrator"), "dpo": N_("Data protection officer"
 URGENCY_LABELS = {"overdue": N_("Overdue"), "week": N_("Due within 7 days"), "ok": N_("On track"),
                   "paused": N_("Clock paused"), "done": N_("Answered"), "none": N_("Clock not started")}
 METHOD_LABELS = {"account": N_("Application account"), "document": N_("Identity document"),
-                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client")}
+                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client"),
+                 "records_match": N_("Email confirmed, details matching our records")}
 DOC_KIND_LABELS = {"identity": N_("Identity document"), "authority": N_("Proof of authority"), "answer": N_("Answer file"),
                    "letter": N_("Letter"), "export": N_("Export")}
 REVIEW_LABELS = {"pending": N_("waiting for review"), "accepted": N_("accepted"), "refused": N_("refused")}
@@ -107,7 +111,7 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), **_labels(),
+        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()), **_labels(),
     )
 
 
@@ -210,7 +214,10 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         can_extend_now=req.one_month_due_date is not None and req.extended_at is None
         and can_extend(today, req.one_month_due_date),
         outcomes=[o.value for o in Outcome], lang=lang, localized=localized, policy=_policy(),
-        methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value],
+        methods=[IdentityMethod.DOCUMENT.value, IdentityMethod.IN_PERSON.value]
+        + ([IdentityMethod.RECORDS_MATCH.value] if identity_service.doubt_mode() else []),
+        doubt_mode=identity_service.doubt_mode(),
+        checklist=checklist_service.items(req, lang),
         **_labels(),
     )
     ctx["pdf_pages"] = _pdf_pages(ctx["identity_documents"])
@@ -313,21 +320,27 @@ FORM_RULES = {
     "reopen": {"reopen"},
     "withdraw": {"withdraw"},
     "note": {"note"},
+    "complete_step": {"note"},  # ticking a checklist step is open whenever a note is (services/checklist.py)
+    "record_doubt": {"accept_identity"},  # while the identity is being checked (services/identity.py)
+    "medical_item": {"note"},  # how old a medical record item is (CSP R.1111-1): services/medical_record.py checks
 }
 FORM_FIELDS = {
     "verify_identity": {"method"},
     "refuse_identity": {"reason"},
     "route": {"professional_id", "to_staff"},
     "assign": {"assignee_id"},
-    "clarify": {"question"},
+    "clarify": {"question", "kind"},
     "resume": {"answer"},
     "extend": {"reason"},
     "answer": {"outcome", "message", "reasons"},
-    "refuse": {"reasons"},
+    "refuse": {"reasons", "unfounded_or_excessive", "unfounded_or_excessive_grounds"},
     "close": set(),
     "reopen": {"reason"},
     "withdraw": set(),
     "note": {"note"},
+    "complete_step": {"step_id", "note"},
+    "record_doubt": {"reason"},
+    "medical_item": {"label", "older_than_5_years", "item_id"},
 }
 COMMON_FIELDS = {"csrf_token", "version"}
 
@@ -357,7 +370,8 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.assign(req, actor, assignee_id=_int_or_none(v.get("assignee_id"), "assignee_id"),
                               expected_version=version)
     if form == "clarify":
-        return actions.ask_clarification(req, actor, question=v.get("question", ""), expected_version=version)
+        return actions.ask_clarification(req, actor, question=v.get("question", ""), kind=v.get("kind") or "scope",
+                                         expected_version=version)
     if form == "resume":
         return actions.resume(req, actor, answer=(v.get("answer") or "").strip() or None, expected_version=version)
     if form == "extend":
@@ -372,7 +386,14 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
                               reasons=(v.get("reasons") or "").strip() or None, expected_version=req.version)
     if form == "refuse":
-        return actions.refuse(req, actor, reasons=v.get("reasons", ""), expected_version=version)
+        return actions.refuse(req, actor, reasons=v.get("reasons", ""),
+                              unfounded_or_excessive=v.get("unfounded_or_excessive") or None,
+                              unfounded_or_excessive_grounds=v.get("unfounded_or_excessive_grounds"),
+                              expected_version=version)
+    if form == "medical_item":
+        return actions.set_medical_record_item(
+            req, actor, label=v.get("label"), older_than_5_years=v.get("older_than_5_years") or "0",
+            item_id=_int_or_none(v.get("item_id"), "item_id"), expected_version=version)
     if form == "close":
         return actions.close(req, actor, expected_version=version)
     if form == "reopen":
@@ -381,6 +402,11 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.withdraw(req, actor, expected_version=version)
     if form == "note":
         return actions.add_note(req, actor, note=v.get("note", ""), expected_version=version)
+    if form == "record_doubt":
+        return actions.record_identity_doubt(req, actor, reason=v.get("reason", ""), expected_version=version)
+    if form == "complete_step":
+        return actions.complete_step(req, actor, step_id=_int_or_none(v.get("step_id"), "step_id"),
+                                     note=v.get("note"), expected_version=version)
     raise NotFound(N_("No such action."))
 
 
@@ -400,7 +426,7 @@ SUCCESS_MESSAGES = {
     "refuse_identity": N_("Identity refused: the requester is asked for a new document."),
     "route": N_("Routing recorded."),
     "assign": N_("Assignment recorded."),
-    "clarify": N_("Clarification asked: the clock is paused until the requester answers."),
+    "clarify": N_("Clarification asked: the requester is told what it does to the deadline (an identity question suspends it, a scope question does not)."),
     "resume": N_("The clock runs again."),
     "extend": N_("Deadline extended by two months; the requester is told why."),
     "answer": N_("Answer recorded."),
@@ -409,6 +435,9 @@ SUCCESS_MESSAGES = {
     "reopen": N_("Request reopened."),
     "withdraw": N_("Withdrawal recorded."),
     "note": N_("Note added."),
+    "complete_step": N_("Step marked as done."),
+    "medical_item": N_("Medical record item recorded: the deadlines follow how old each item is (CSP R.1111-1)."),
+    "record_doubt": N_("Doubt recorded: the requester is asked for a copy of an identity document."),
 }
 
 
@@ -454,6 +483,14 @@ def action_POST(reference: str, form: str):
 
 
 # --- template filters ------------------------------------------------------------------------------------
+
+
+@bp.app_template_global("pw_text")
+def policy_warning_text(value, lang):
+    """A localized parameter of a configuration warning, in the page's language."""
+    from ...policy_warnings import text
+
+    return text(value, lang)
 
 
 @bp.app_template_filter("dict_without")

@@ -57,6 +57,11 @@ RELATIONSHIPS = [
     ("guardian", N_("Legal guardian"), N_("A court appointed you as guardian or curator of an adult.")),
     ("mandatary", N_("Holder of a written mandate"), N_("The person signed a mandate asking you to act for them.")),
     ("heir", N_("Heir of a deceased person"), N_("The person has died and you are one of their heirs.")),
+    ("cohabitant", N_("Cohabiting partner of a deceased patient"),
+     N_("The patient has died and you lived with them as a couple (Code de la santé publique, art. L.1110-4).")),
+    ("pacs_partner", N_("PACS partner of a deceased patient"),
+     N_("The patient has died and you were bound to them by a civil solidarity pact (Code de la santé publique, "
+        "art. L.1110-4).")),
     ("executor", N_("Person named in directives"),
      N_("The person has died and named you in their directives to see to their data.")),
 ]
@@ -67,7 +72,7 @@ FIELD_ORDER = [
     "subject_first_name", "subject_last_name", "subject_email", "subject_phone", "subject_birth_date",
     "subject_deceased",
     "requester_first_name", "requester_last_name", "requester_email", "requester_phone", "requester_postal_address",
-    "medical_record", "medical_info_older_than_5_years", "details", "accuracy",
+    "medical_record", "details", "accuracy",
 ]
 
 _SERVICE_TO_FORM = {

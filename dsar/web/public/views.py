@@ -190,7 +190,7 @@ def new_request_POST():
         req = intake.submit_request(
             type=values["type"] or None, subject=subject, requester=requester, channel="web",
             language=_language(), details=form.get("details", ""),
-            medical_record=values["medical_record"], medical_info_older_than_5_years=values["medical_info_older_than_5_years"],
+            medical_record=values["medical_record"],
             actor=actor,
         )
     except intake.InvalidRequest as err:
@@ -294,6 +294,7 @@ def _status_context(req, token: str) -> dict:
         "can_upload": intake.can_upload(req),
         "can_withdraw": intake.can_withdraw(req),
         "question": intake.open_question(req) if req.status == Status.AWAITING_REQUESTER else None,
+        "question_effect": _question_effect(req, policy),
         "identity_documents": [d for d in req.documents if d.kind in documents.IDENTITY_KINDS],
         "last_refusal": refused_docs[-1] if refused_docs else None,
         "max_size": documents.human_size(policy.identity.max_size_bytes),
@@ -400,6 +401,16 @@ def withdraw_POST(token: str):
         return _domain_error_page(req, token, Conflict(STALE))
     flash(_("Your request has been withdrawn. We have sent you a confirmation by email."), "success")
     return redirect(url_for("public.status_GET", token=token), code=303)
+
+
+def _question_effect(req, policy) -> str | None:
+    """What the open clarification does to the deadline (DESIGN.md rule 4): said on the page as in the letter."""
+    from ...lifecycle import clarification_effect
+
+    question = intake.open_question(req) if req.status == Status.AWAITING_REQUESTER else None
+    if question is None:
+        return None
+    return clarification_effect(req, policy, question.kind or "scope", question.started_on)
 
 
 @bp.post("/status/<token>/clarification")

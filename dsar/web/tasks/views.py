@@ -21,7 +21,7 @@ from ...extensions import db, limiter
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
-from ...services import routing
+from ...services import checklist, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -142,6 +142,8 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "days_left": deadlines.days_left(today, due) if due else None,
         "details": req.details,
         "medical_record": req.medical_record,
+        "medical_items": list(req.medical_record_items),
+        "medical_old_due_date": req.medical_record_old_due_date,
         "earliest_release_at": req.earliest_release_at,
         "paused": Status(req.status) == Status.AWAITING_REQUESTER,
         "extended": req.extended_at is not None,
@@ -156,6 +158,7 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "values": values or {},
         "dpo_email": _dpo_email(),
         "routing_article": policy.article("routing"),
+        "checklist": checklist.items(req, lang),
     }
     return render_template("tasks/task.html", **context), status_code
 
@@ -251,6 +254,26 @@ def answer_POST(token: str):
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 
 
+@bp.post("/<token>/medical-item")
+@limiter.limit(_limit("action"))
+def medical_item_POST(token: str):
+    """The professional says how old an item of the medical record is (CSP R.1111-1): it sets its date."""
+    from ...services import medical_record
+
+    values = {"label": request.form.get("label", ""), "older_than_5_years": request.form.get("older_than_5_years", "0")}
+
+    def action(task):
+        medical_record.set_item(task.request, _actor(task), label=values["label"],
+                                older_than_5_years=values["older_than_5_years"])
+        return None
+
+    result = _act(token, action, values=values)
+    if result is not None:
+        return result
+    flash(_("Recorded: the deadline for the medical record follows how old each item is."), "success")
+    return redirect(url_for("tasks.task_GET", token=token), code=303)
+
+
 @bp.post("/<token>/extension")
 @limiter.limit(_limit("action"))
 def extension_POST(token: str):
@@ -302,6 +325,23 @@ def help_POST(token: str):
         return result
     flash(_("Your question was sent to the DPO, who will answer you by email."), "success")
     return redirect(url_for("tasks.task_GET", token=token), code=303)
+
+
+@bp.post("/<token>/step")
+@limiter.limit(_limit("action"))
+def step_POST(token: str):
+    """The professional ticks a step of the request's checklist (e.g. the minor's objection, CSP L.1111-5)."""
+    values = {"step_id": request.form.get("step_id", ""), "note": request.form.get("note", "")}
+
+    def action(task):
+        checklist.complete_step_for_task(task, _actor(task), step_id=values["step_id"], note=values["note"])
+        return None
+
+    result = _act(token, action, values=values)
+    if result is not None:
+        return result
+    flash(_("Step marked as done."), "success")
+    return redirect(url_for("tasks.task_GET", token=token) + "#checklist", code=303)
 
 
 @bp.post("/<token>/renew")
