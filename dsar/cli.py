@@ -57,18 +57,29 @@ def main():
 def _db_group() -> click.Group:
     """Flask-Migrate's ``db`` group, whose own callback loads the app even for ``dsar db upgrade --help``.
 
-    The subcommands are Flask-Migrate's, unchanged (each loads the app when it runs); the group loads it
-    first only for ``-d``/``-x``, which Flask-Migrate keeps on the app context.
+    Flask-Migrate's group keeps ``-d``/``-x`` on the app context (``g.directory``, ``g.x_arg``) and its
+    subcommands read them there. Here the group itself loads nothing; each subcommand, when it runs (not for
+    its ``--help``), loads the app, sets those two values from the group's options, then runs unchanged.
     """
+    from flask import g
     from flask_migrate.cli import db as migrate_db
 
-    @click.pass_context
-    def callback(ctx, directory, x_arg):
-        if directory or x_arg:
-            ctx.invoke(migrate_db.callback, directory=directory, x_arg=x_arg)
+    def with_group_options(command: click.Command) -> click.Command:
+        original = command.callback
 
-    return click.Group("db", commands=migrate_db.commands, params=migrate_db.params, help=migrate_db.help,
-                       callback=callback)
+        @click.pass_context
+        def callback(ctx, *args, **kwargs):
+            if not current_app:
+                ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+            g.directory = ctx.parent.params.get("directory")
+            g.x_arg = ctx.parent.params.get("x_arg")
+            return ctx.invoke(original, *args, **kwargs)
+
+        return click.Command(command.name, params=command.params, callback=callback, help=command.help,
+                             short_help=command.short_help, epilog=command.epilog)
+
+    return click.Group("db", commands=[with_group_options(c) for c in migrate_db.commands.values()],
+                       params=migrate_db.params, help=migrate_db.help, callback=lambda **_: None)
 
 
 def _commands() -> list[click.Command]:

@@ -66,3 +66,15 @@ def test_a_configuration_error_is_one_line_on_stderr_and_status_2(tmp_path, args
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "SECRET_KEY is not set" in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def test_db_upgrade_runs_the_migrations_and_db_current_reads_them(tmp_path):
+    """`dsar db upgrade` really upgrades (its --help alone used to be tested; the command itself failed)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DSAR_ENV": "development",
+           "DSAR_INSTANCE_PATH": str(tmp_path / "instance"), "REDIS_URL": ""}
+    up = subprocess.run([str(DSAR), "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=120)
+    assert up.returncode == 0, up.stderr[-2000:]
+    current = subprocess.run([str(DSAR), "db", "current"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert current.returncode == 0 and "(head)" in current.stdout, current.stdout + current.stderr[-2000:]
