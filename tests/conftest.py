@@ -20,6 +20,8 @@ import uuid
 from email import policy as email_policy
 from pathlib import Path
 
+from net_support import free_port
+
 import pytest
 import sqlalchemy as sa
 
@@ -209,35 +211,14 @@ def _empty_tables(url):
     engine.dispose()
 
 
-def resolve_policy_contradictions(doc: dict) -> dict:
-    """The policy as a DPO would fix it, so that letters can go out (issue 13 item 11).
-
-    workflows/idomed.yaml encodes the seed as written: transfers on the invalidated Privacy Shield and
-    "health data never leave the EU" beside US transfers of the Idomed application. Those contradictions
-    block every letter (dsar/policy_warnings.py). The tests' default policy is the same file with the
-    safeguard named as the EU-US Data Privacy Framework (adequacy decision of 10 July 2023) and each
-    such recipient declared as receiving no health data; tests of the blocking use the file itself.
-    """
-    for recipients in doc["recipients"].values():
-        for r in recipients:
-            for t in r.get("transfers", []):
-                if t.get("safeguard") == "privacy_shield":
-                    t["safeguard"], t["safeguard_status"] = "data_privacy_framework", "as_stated"
-            if r.get("transfers") and r.get("receives_health_data") is None:
-                r["receives_health_data"] = False
-    return doc
-
-
 @pytest.fixture(scope="session")
 def letter_ready_policy(tmp_path_factory):
-    """Path of workflows/idomed.yaml with its contradictions resolved (see resolve_policy_contradictions)."""
-    import yaml
+    """Path of workflows/idomed.yaml with its contradictions resolved (dsar/demo_policy.py), as in the demo;
+    tests of the blocking itself load the file as written."""
+    from dsar.demo_policy import write_resolved_policy
 
-    source = Path(__file__).resolve().parents[1] / "workflows" / "idomed.yaml"
-    doc = resolve_policy_contradictions(yaml.safe_load(source.read_text(encoding="utf-8")))
-    path = tmp_path_factory.mktemp("policy") / "idomed-resolved.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return str(path)
+    return str(write_resolved_policy(ROOT / "workflows" / "idomed.yaml",
+                                     tmp_path_factory.mktemp("policy") / "idomed-resolved.yaml"))
 
 
 @pytest.fixture
@@ -343,12 +324,6 @@ def run_jobs(app):
         return w.successful_job_count + w.failed_job_count
 
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_once_sent_the_database_holds_no_link_that_opens_anything(app, mailbox, 
 
 def test_before_it_is_sent_the_email_is_sealed_with_the_file_keys(make_app):
     """A message waiting to be sent (Redis down, SMTP failing) holds its links only encrypted."""
-    from conftest import free_port
+    from net_support import free_port
 
     app = make_app(MAIL_PORT=free_port())          # nobody listens there: every send fails and is retried later
     with app.app_context():

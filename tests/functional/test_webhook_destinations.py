@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from api_support import Receiver, bearer, make_key
-from conftest import free_port
+from net_support import free_port
 from dsar.errors import InvalidInput
 from dsar.extensions import db
 from dsar.models import OutboxMessage
