@@ -12,6 +12,7 @@ from .outbox import OutboxMessage
 from .people import CareLink, Professional, ProfessionalTask, TaskOpening
 from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
+from .systems import CapturedKeys, RunPurpose, RunStatus, SealedItem, SystemRun
 from .webhooks import ApiSubmission, WebhookEndpoint
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
     "PostMortemDirectiveChange", "RecipientNotification",
     "ApiSubmission", "WebhookEndpoint",
+    "CapturedKeys", "RunPurpose", "RunStatus", "SealedItem", "SystemRun",
 ]
