@@ -1,0 +1,1 @@
+"""The manual connector (filled in below in this module's later commits)."""
