@@ -4,6 +4,7 @@ from .base import UTCDateTime, utcnow
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
+from .execution import DryRun, DryRunLine, Rectification, SuppressionEntry
 from .fulfilment import (
     AccountDeactivation, Download, DownloadLink, ErasureDecision, PortableDataset, PostMortemDirective,
     PostMortemDirectiveChange, RecipientNotification,

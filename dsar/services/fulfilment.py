@@ -106,6 +106,12 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
         open_recipient_notifications(req, actor)
     if giving and rtype == RequestType.CONSENT_WITHDRAWAL and concerns_health_data(req):
         request_account_deactivation(req, actor)
+    if rtype == RequestType.OBJECTION:
+        from . import suppression
+
+        if suppression.concerns_direct_marketing(req):
+            # GDPR art. 21(3): answered = never prospected again, whatever the answer's wording.
+            suppression.suppress_subject(req, actor)
 
     # The gathered files are checked before anything is rendered: a bad file fails fast.
     data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS else None

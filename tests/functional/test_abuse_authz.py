@@ -154,6 +154,8 @@ EXPECTED: dict[str, dict] = {
     "backoffice.intake_POST": staff_only(WRITERS, 422, "POST"),
     "backoffice.register_GET": staff_only(FIGURES, 200, "GET"),
     "backoffice.register_csv_GET": staff_only(FIGURES, 200, "GET"),
+    # The art. 21(3) suppression list (hashes only) goes to marketing: admin and DPO (issue 17).
+    "backoffice.suppression_csv_GET": staff_only({"admin", "dpo"}, 200, "GET"),
     "backoffice.stats_GET": staff_only(FIGURES, 200, "GET"),
     "backoffice.admin_GET": staff_only({"admin"}, 200, "GET"),
     "backoffice.admin_staff_create_POST": staff_only({"admin"}, 422, "POST"),
@@ -185,6 +187,7 @@ EXPECTED: dict[str, dict] = {
     "requests.request_actions_POST": api_only({"staff"}, 422),
     "directory.professionals_POST": api_only({"directory"}, 422),
     "directory.care_links_POST": api_only({"directory"}, 422),
+    "suppression.suppression_GET": api_only({"staff"}, 200),             # and a "suppression" key (issue 17)
     "opendsr.opengdpr_requests_POST": api_only({"submit", "staff"}, 400),   # OpenDSR says 400 (spec §7.6)
     # Another client's OpenDSR request: a submit key sees its own only (404 for the others'); read and staff see all.
     "opendsr.opengdpr_request_GET": {**api_only({"submit", "read", "staff"}, 200), "key_submit": 404},
