@@ -13,7 +13,7 @@ from .outbox import OutboxMessage
 from .people import CareLink, Professional, ProfessionalTask, TaskOpening
 from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
-from .systems import CapturedKeys, RunPurpose, RunStatus, SealedItem, SystemRun
+from .systems import CapturedKeys, CollectionPack, PackStatus, RunPurpose, RunStatus, SealedItem, SystemRun
 from .webhooks import ApiSubmission, WebhookEndpoint
 
 __all__ = [
@@ -23,5 +23,5 @@ __all__ = [
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
     "PostMortemDirectiveChange", "RecipientNotification",
     "ApiSubmission", "WebhookEndpoint",
-    "CapturedKeys", "RunPurpose", "RunStatus", "SealedItem", "SystemRun",
+    "CapturedKeys", "CollectionPack", "PackStatus", "RunPurpose", "RunStatus", "SealedItem", "SystemRun",
 ]

@@ -96,3 +96,35 @@ class SealedItem(db.Model):
     item_key: Mapped[str] = mapped_column(sa.String(200), comment="Primary key of the row, as JSON text")
     reason: Mapped[str] = mapped_column(sa.Text, comment="Why it is withheld (shown to the patient)")
     withheld_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When it was withheld")
+
+
+class PackStatus(StrEnum):
+    WAITING_REVIEW = "waiting_review"   # sealed content: the professional in charge reviews and releases it first
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class CollectionPack(db.Model):
+    """The pack built from what was collected for a request (access or portability), once per request."""
+
+    __tablename__ = "collection_packs"
+    __table_args__ = {"comment": "Packs built from collected data; sealed content waits for the professional's release"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Internal identifier; the job id is pack-<request id>")
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("requests.id", ondelete="CASCADE"), unique=True, comment="The request"
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), comment="PackStatus")
+    document_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("documents.id", ondelete="SET NULL"), comment="The stored pack (ZIP) once built"
+    )
+    categories_found: Mapped[list] = mapped_column(sa.JSON, default=list, comment="Data-category keys actually found")
+    sealed_rows: Mapped[int] = mapped_column(default=0, comment="Rows of shared health content (policy art. 8.2)")
+    released_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the professional released sealed content")
+    released_by: Mapped[str | None] = mapped_column(sa.String(200), comment="Actor label of who released it")
+    error: Mapped[str | None] = mapped_column(sa.Text, comment="Why the last build failed, without personal data")
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When all systems were collected")
+    built_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the pack was built")
+
+    document = relationship("Document")

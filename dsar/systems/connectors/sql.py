@@ -50,3 +50,9 @@ class SqlConnector:
             result = conn.execution_options(stream_results=True, yield_per=4 if has_file else 1000).execute(query)
             for row in result:
                 yield dict(row._mapping)
+
+    def collect(self, run, store, identities: dict[str, list[str]], recorder) -> None:
+        """Traverse (captured once), then one encrypted file per table, each recorded when complete."""
+        from ..collection import collect_sql
+
+        collect_sql(self, run, store, identities, recorder)
