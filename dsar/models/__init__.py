@@ -24,4 +24,5 @@ __all__ = [
     "PostMortemDirectiveChange", "RecipientNotification",
     "ApiSubmission", "WebhookEndpoint",
     "CapturedKeys", "CollectionPack", "PackStatus", "RunPurpose", "RunStatus", "SealedItem", "SystemRun",
+    "DryRun", "DryRunLine", "Rectification", "SuppressionEntry",
 ]

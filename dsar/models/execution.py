@@ -66,6 +66,8 @@ class DryRun(db.Model):
     superseded_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("dry_runs.id", ondelete="SET NULL"), comment="The recomputed dry run that replaced it")
     executed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When every system finished")
+    run_ids: Mapped[list] = mapped_column(
+        sa.JSON, default=list, comment="The execution runs (system_runs ids) started from it, one per system")
 
     request = relationship("DataRequest", backref=sa.orm.backref("dry_runs", order_by="DryRun.id"))
     lines = relationship("DryRunLine", back_populates="dry_run", order_by="DryRunLine.id",

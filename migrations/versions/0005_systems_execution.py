@@ -1,21 +1,17 @@
 """systems execution
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-30 03:23:25.791236
 
 """
-from pathlib import Path
-
 from alembic import op
 import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-# Chained after collection's 0004 (issue 16). Until 0004 is in the tree, after 0001, so that the branch
-# always has a single head; the lead re-chains at merge.
-down_revision = "0004" if (Path(__file__).parent / "0004_systems_collection.py").exists() else "0001"
+down_revision = "0004"   # collection's (issue 16); the lead re-chains at merge
 branch_labels = None
 depends_on = None
 
@@ -38,6 +34,7 @@ def upgrade():
     sa.Column('rejected_reason', sa.Text(), nullable=True, comment='Why it was not approved'),
     sa.Column('superseded_by_id', sa.Integer(), nullable=True, comment='The recomputed dry run that replaced it'),
     sa.Column('executed_at', sa.DateTime(timezone=True), nullable=True, comment='When every system finished'),
+    sa.Column('run_ids', sa.JSON(), nullable=False, comment='The execution runs (system_runs ids) started from it, one per system'),
     sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_dry_runs_request_id_requests'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['superseded_by_id'], ['dry_runs.id'], name=op.f('fk_dry_runs_superseded_by_id_dry_runs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dry_runs')),
