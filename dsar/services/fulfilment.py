@@ -35,7 +35,7 @@ from ..actors import Actor
 from ..deadlines import PARIS, legal_day
 from ..errors import DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ..extensions import db
-from ..files import RejectedFile, display_name, inspect_upload
+from ..files import ANSWER_TYPES, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, Outcome, Relationship, RequestType, ReviewStatus, Status
 from ..models.fulfilment import (
@@ -93,9 +93,10 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
     rtype = RequestType(req.type)
     giving = outcome in GIVING
     # Checks first: a missing piece is a 4xx and nothing is written.
-    if giving and rtype == RequestType.ACCESS:
+    collected = _collected_pack(req) if giving and rtype in (RequestType.ACCESS, RequestType.PORTABILITY) else None
+    if giving and rtype == RequestType.ACCESS and collected is None:
         _require_answer_documents(req)
-    if giving and rtype == RequestType.PORTABILITY:
+    if giving and rtype == RequestType.PORTABILITY and collected is None:
         _require_portable_data(req)
     if giving and rtype == RequestType.POST_MORTEM_DIRECTIVE:
         _require_directive_recorded(req)
@@ -114,10 +115,13 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
             suppression.suppress_subject(req, actor)
 
     # The gathered files are checked before anything is rendered: a bad file fails fast.
-    data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS else None
+    data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS and collected is None else None
     letter, letter_bytes = produce_letter(req, f"answer_{rtype}", actor)
     files = [letter]
-    if data_entries is not None:
+    if collected is not None:
+        # Built by a job from what was collected (issue 16), streamed to the store: sent as it is.
+        files.append(collected)
+    elif data_entries is not None:
         files.append(build_access_pack(req, letter, letter_bytes, actor, data_entries))
     elif giving and rtype == RequestType.PORTABILITY:
         files.append(build_portability_pack(req, letter, letter_bytes, actor))
@@ -288,8 +292,12 @@ def access_information(req: DataRequest, lang: str) -> AccessInformation:
     """The art. 15 items for the processing activities the request concerns, from the policy."""
     policy = _policy()
     activities, transfers = [], []
+    found = collected_categories(req)
     for act in _concerned_activities(req):
         cats = policy.categories_for(act.key, req.subject_kind)
+        if found is not None:
+            # GDPR art. 15(1)(b): the categories actually found in the systems, not every one the policy names.
+            cats = [c for c in cats if f"{act.key}.{c.key}" in found]
         sensitive = None
         if act.sensitive_data is not None and any(c.sensitive for c in cats):
             art, labels = SENSITIVE_DATA_BASES[act.sensitive_data.basis]
@@ -417,6 +425,32 @@ def _read(doc: Document) -> bytes:
 # =========================================================================================================
 
 
+def _collected_pack(req: DataRequest) -> Document | None:
+    """The pack built from the systems' data (issue 16), once ready; None when the request was not collected.
+
+    A collection still running (or sealed content still with the professional) stops the answer: the
+    requester would get an incomplete copy.
+    """
+    from ..systems.packs import pack_of
+
+    pack = pack_of(req)
+    if pack is None:
+        return None
+    if pack.status != "ready" or pack.document is None:
+        raise InvalidInput(N_("The data collected from the systems is not ready yet (collection or the "
+                              "professional's review is not finished): answer once the pack is built."),
+                           code="collection_not_ready", field="outcome")
+    return pack.document
+
+
+def collected_categories(req: DataRequest) -> set[str] | None:
+    """The "activity.category" keys actually found by collection (the letter lists these), or None."""
+    from ..systems.packs import pack_of
+
+    pack = pack_of(req)
+    return set(pack.categories_found or ()) if pack is not None and pack.status == "ready" else None
+
+
 def _answer_documents(req: DataRequest) -> list[Document]:
     return [d for d in req.documents if d.kind == DocumentKind.ANSWER and d.purged_at is None
             and d.review_status != ReviewStatus.REFUSED]
@@ -433,7 +467,8 @@ def _checked_answer_file(doc: Document) -> bytes:
     """Every file of a pack is checked like an upload: by its content, deeply, and against its stored hash."""
     data = _read(doc)
     try:
-        inspect_upload(io.BytesIO(data), filename=None, declared_type=None, max_bytes=max(len(data), 1))
+        inspect_upload(io.BytesIO(data), filename=None, declared_type=None, max_bytes=max(len(data), 1),
+                       accepted=ANSWER_TYPES)
     except RejectedFile:
         raise InvalidInput(N_("The file %(name)s cannot be sent: it fails the checks every file goes through. "
                               "Replace it with a clean copy (a scan or a new PDF)."),
@@ -441,7 +476,7 @@ def _checked_answer_file(doc: Document) -> bytes:
     return data
 
 
-_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+_EXTENSIONS = dict(ANSWER_TYPES)
 
 
 def _zip_name(index: int, name: str, mime: str) -> str:

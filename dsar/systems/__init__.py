@@ -24,8 +24,10 @@ def init_app(app) -> None:
         app.config["DSAR_SYSTEMS"] = path
     app.extensions["dsar_systems"] = None
     from .check import systems_cli
+    from .web import bp
 
     app.cli.add_command(systems_cli)
+    app.register_blueprint(bp)
     if not path:
         return
     try:

@@ -117,9 +117,28 @@ def run_again(run: SystemRun, actor: Actor) -> None:
     if run.status != RunStatus.FAILED:
         raise IllegalTransition(N_("Only a failed collection can be run again."), code="not_failed")
     run.status = RunStatus.PENDING
+    _forget_scheduled_retry(run.job_id)
     audit.record(actor, "collection_rerun", request=run.request, touch=False,
                  details={"system": run.system_key, "run": run.id, "tables_done": sorted(run.progress)})
     enqueue_after_commit(collect_run, run.id, job_id=run.job_id)
+
+
+def _forget_scheduled_retry(job_id: str) -> None:
+    """Run again now: a retry RQ scheduled for later would keep the same job id waiting (and block the new one)."""
+    backend = current_app.extensions["dsar_jobs"]
+    if backend.name != "rq":
+        return
+    from redis.exceptions import RedisError
+    from rq.job import Job, JobStatus
+
+    try:
+        job_ = Job.fetch(job_id, connection=backend.redis)
+        if job_.get_status(refresh=False) in (JobStatus.SCHEDULED, JobStatus.FAILED, JobStatus.DEFERRED):
+            job_.delete()
+    except RedisError:
+        log.warning("Redis unavailable: the scheduled retry of %s stays; it runs at its time", job_id)
+    except Exception:  # noqa: BLE001 - no such job (expired): nothing to forget
+        pass
 
 
 # --- running --------------------------------------------------------------------------------------------------

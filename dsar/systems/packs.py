@@ -54,7 +54,10 @@ def when_collected(req: DataRequest, actor: Actor) -> CollectionPack | None:
     if pack_of(req) is not None:
         return pack_of(req)
     sealed = sum(e.get("rows", 0) for r in runs for e in (r.progress or {}).values() if e.get("sealed"))
-    found = sorted({c for r in runs for e in (r.progress or {}).values() if e.get("rows") for c in e.get("categories", [])})
+    systems = systems_map()
+    activity = {s.key: s.activity for s in systems} if systems is not None else {}
+    found = sorted({f"{activity.get(r.system_key, '')}.{c}" for r in runs for e in (r.progress or {}).values()
+                    if e.get("rows") for c in e.get("categories", [])})
     waiting = needs_professional_review(req, sealed)
     pack = CollectionPack(request_id=req.id, status=PackStatus.WAITING_REVIEW if waiting else PackStatus.BUILDING,
                           categories_found=found, sealed_rows=sealed)
@@ -234,6 +237,7 @@ def _build(req: DataRequest, pack: CollectionPack, actor: Actor) -> Document:
     manifest: list[dict] = []
     summary: list[str] = []
     found: dict[str, int] = {}
+    found_full: set[str] = set()
     with store.writer() as writer:
         with zipfile.ZipFile(_HashingOut(writer), "w", allowZip64=True) as zf:
             for run in runs_of(req):
@@ -252,6 +256,7 @@ def _build(req: DataRequest, pack: CollectionPack, actor: Actor) -> Document:
                                                   list(pk), cat_cols, withheld)
                         if n:
                             found[cat_key] = found.get(cat_key, 0) + n
+                            found_full.add(f"{system.activity}.{cat_key}")
                             name = category.name.get(lang) if category else cat_key
                             retention = category.retention.label.get(lang) if category and category.retention.label else ""
                             summary.append(f"- {name}: {n} ({table_name}) — {retention}")
@@ -266,7 +271,7 @@ def _build(req: DataRequest, pack: CollectionPack, actor: Actor) -> Document:
             info = zipfile.ZipInfo("manifest.json", date_time=utcnow().timetuple()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, json.dumps(head, ensure_ascii=False, indent=2, default=json_default))
-    pack.categories_found = sorted(found)
+    pack.categories_found = sorted(found_full)
     stem = "portabilite" if portability else "donnees"
     doc = Document(request_id=req.id, kind=DocumentKind.EXPORT, storage_name=writer.name,
                    display_name=f"{stem}-{req.reference}.zip", mime="application/zip", size=writer.size,

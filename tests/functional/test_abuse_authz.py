@@ -180,6 +180,15 @@ EXPECTED: dict[str, dict] = {
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_remove_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.directive_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Collection (issue 16): "run again" on a failed system is the DPO's (and admin's); no run 999999: a 404
+    # after the check. A manual system's owner link: nobody here holds one (404). The professional's review
+    # of sealed content (policy art. 8.2) opens with their task link; no collection here: 404 after the check.
+    "systems.rerun_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "systems.owner_GET": everyone(404),
+    "systems.owner_POST": everyone(404),
+    "systems.review_GET": token_route("task", 404, 404),
+    "systems.review_withhold_POST": token_route("task", 404, 404),
+    "systems.review_release_POST": token_route("task", 404, 404),
     # The JSON API: a bearer key with the right scope, nothing else (a staff session cookie is no key).
     "requests.requests_POST": api_only({"submit", "staff"}, 422),          # the empty body
     "requests.requests_GET": api_only({"read", "staff"}, 200),
@@ -214,7 +223,7 @@ TOKEN_FAMILY = {
 
 
 def token_family(endpoint: str) -> str | None:
-    if endpoint.startswith("tasks."):
+    if endpoint.startswith(("tasks.", "systems.review")):
         return "task"
     return TOKEN_FAMILY.get(endpoint)
 
@@ -289,7 +298,7 @@ def world(app_with_opendsr, mailbox):
             "message_id": failed.id, "subject_request_id": submission.client_reference, "form": "note",
             "filename": "style.css",
             # Recipient notifications and portable datasets do not exist on an access request: a 404 after the check.
-            "task_id": 999999, "dataset_id": 999999, "page": 1,
+            "task_id": 999999, "dataset_id": 999999, "page": 1, "run_id": 999999,
         },
     }
 
