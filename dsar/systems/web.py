@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from .. import audit
 from ..actors import Actor
-from ..errors import DomainError
+from ..errors import DomainError, N_
 from ..extensions import db
 from ..models import DataRequest
 from ..models.systems import RunStatus, SystemRun
@@ -25,11 +25,11 @@ from ..web.common import client_ip, translate_error, user_agent
 bp = Blueprint("systems", __name__)
 
 STATUS_LABELS = {
-    RunStatus.PENDING: "Waiting to start", RunStatus.RUNNING: "Collecting", RunStatus.DONE: "Collected",
-    RunStatus.FAILED: "Failed", RunStatus.WAITING_OWNER: "Waiting for the system's owner",
+    RunStatus.PENDING: N_("Waiting to start"), RunStatus.RUNNING: N_("Collecting"), RunStatus.DONE: N_("Collected"),
+    RunStatus.FAILED: N_("Failed"), RunStatus.WAITING_OWNER: N_("Waiting for the system's owner"),
 }
-PACK_LABELS = {"waiting_review": "waiting for the professional's review (shared health content)",
-               "building": "being built", "ready": "ready", "failed": "build failed"}
+PACK_LABELS = {"waiting_review": N_("waiting for the professional's review (shared health content)"),
+               "building": N_("being built"), "ready": N_("ready"), "failed": N_("build failed")}
 
 
 def _systems():

@@ -131,7 +131,7 @@ def test_a_refused_export_writes_nothing(mixed_app, mailbox):
     resp = mixed_app.test_client().post(f"/systems/owner/{token}", data={
         "answer": "export", "category": "contract", "file": (io.BytesIO(b"MZ\x90\x00binary"), "x.exe")},
         content_type="multipart/form-data")
-    assert resp.status_code == 422 and "cannot be accepted" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "ne peut pas être accepté" in resp.get_data(as_text=True)
     assert runs(req)["archives"].status == RunStatus.WAITING_OWNER
 
 

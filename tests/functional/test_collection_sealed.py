@@ -55,7 +55,7 @@ def test_staff_see_counts_the_professional_withholds_and_releases_the_patient_ge
     # The DPO: counts and categories, no content.
     client, _ = signed_in_client(sapp, "dpo")
     page = html_lib.unescape(client.get(f"/backoffice/requests/{req.reference}").get_data(as_text=True))
-    assert "messages: 5 rows" in page and "sealed: shared health content, counts only" in page
+    assert "messages: 5 lignes" in page and "scellé : contenu de santé partagé, décomptes seulement" in page
     assert "alice→martin" not in page and "alice-bilan.pdf" not in page
     # Nor can staff answer before the professional has released it.
     from dsar.errors import InvalidInput
