@@ -232,6 +232,9 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         ctx["data_files"] = [d for d in _answer_documents(req)]
     if kind == "answer_erasure":
         ctx["erasure_rows"] = erasure_rows(req, lang)
+        from ..systems.execution import executed_rows
+
+        ctx["executed_rows"] = executed_rows(req, lang)
     if kind in ("answer_rectification", "answer_erasure", "answer_restriction", "recipients_list"):
         ctx["recipients"] = recipient_rows(req, lang)
     if kind == "answer_portability":
@@ -1056,7 +1059,13 @@ def open_recipient_notifications(req: DataRequest, actor: Actor) -> list[Recipie
     policy = _policy()
     existing = {(n.activity, n.recipient_key) for n in req.recipient_notifications}
     created = []
+    from ..systems.execution import executed_activities
+
+    # Executed through the systems: only the recipients of the activities whose data were changed (art. 19).
+    changed = executed_activities(req)
     for act in _concerned_activities(req):
+        if changed is not None and act.key not in changed:
+            continue
         for r in policy.recipients_for(act.key):
             if (act.key, r.key) in existing:
                 continue

@@ -175,6 +175,12 @@ EXPECTED: dict[str, dict] = {
     "backoffice.recipient_impossible_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.deactivation_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.erasure_plan_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Execution on the systems (issue 17): agents compute a dry run; approving and executing is the DPO's.
+    "backoffice.dry_run_POST": staff_only(WRITERS, PASSES, "POST"),
+    "backoffice.dry_run_approve_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.dry_run_reject_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.dry_run_execute_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.execution_resume_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
@@ -298,7 +304,7 @@ def world(app_with_opendsr, mailbox):
             "message_id": failed.id, "subject_request_id": submission.client_reference, "form": "note",
             "filename": "style.css",
             # Recipient notifications and portable datasets do not exist on an access request: a 404 after the check.
-            "task_id": 999999, "dataset_id": 999999, "page": 1, "run_id": 999999,
+            "task_id": 999999, "dataset_id": 999999, "page": 1, "run_id": 999999, "dry_run_id": 999999,
         },
     }
 

@@ -197,3 +197,20 @@ def test_a_stale_dry_run_is_recomputed_and_nothing_runs_until_approved_again(sap
     assert db.session.get(DryRun, dr.id).status == DryRunStatus.SUPERSEDED
     assert row_checksums(appdb.write_url) == before
     assert events(req, "dry_run_stale")[0].details == {"dry_run": dr.id, "recomputed": fresh.id}
+
+
+def test_art_19_notifications_list_only_the_recipients_of_what_was_executed(sapp, appdb, policy):
+    """GDPR art. 19: a professional's erasure executed in the application only; the client file's recipients
+    (accounting, CRM …) are not told of a change that did not touch their data."""
+    from dsar.services import fulfilment
+
+    req = erasure_request(policy, email="dr.martin@app.test", account="pro-martin", kind=SubjectKind.PROFESSIONAL)
+    assert set(req.activities) == {"client_file", "application"}
+    execution.execute(approved_dry_run(req), staff())
+    db.session.commit()
+    run_all(sapp)
+    db.session.expire_all()
+    req = db.session.get(type(req), req.id)
+    tasks = fulfilment.open_recipient_notifications(req, staff())
+    assert tasks and {t.activity for t in tasks} == {"application"}
+    assert {r.key for r in policy.recipients_for("client_file")} - {t.recipient_key for t in tasks}
