@@ -265,11 +265,15 @@ def write_table(store, system: System, table, rows) -> dict:
         for row in rows:
             for col in table.exported_columns:
                 if col.file and row.get(col.name) is not None:
-                    content = bytes(row[col.name])
-                    name = store.put(content)
+                    content = row[col.name]
+                    # Written in 1 MB encrypted chunks: a large document is never copied whole again.
+                    with store.writer() as doc:
+                        view = memoryview(content)
+                        for start in range(0, len(view), 1 << 20):
+                            doc.write(bytes(view[start:start + (1 << 20)]))
+                    del view, content
                     files += 1
-                    row[col.name] = {"$file": name, "sha256": hashlib.sha256(content).hexdigest(),
-                                     "size": len(content),
+                    row[col.name] = {"$file": doc.name, "sha256": doc.sha256, "size": doc.size,
                                      "filename": str(row.get(col.filename_column) or "") if col.filename_column else ""}
             out.write(json.dumps(row, default=json_default, ensure_ascii=False).encode() + b"\n")
             n += 1
