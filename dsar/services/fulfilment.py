@@ -1297,6 +1297,14 @@ def request_account_deactivation(req: DataRequest, actor: Actor) -> AccountDeact
     dz = AccountDeactivation(request=req, external_account_id=req.external_account_id,
                              status=DeactivationStatus.REQUESTED)
     db.session.add(dz)
+    from ..systems.rights import deactivate_through_systems
+
+    if deactivate_through_systems(req, actor) is not None:
+        # The application's system deactivates it (issue 17); the execution confirms it when done.
+        db.session.flush()
+        audit.record(actor, "account_deactivation_requested", request=req, details={
+            "through": "systems", "policy": "art. 8.2"})
+        return dz
     if req.external_account_id:
         from .webhooks import queue_webhook
 

@@ -158,6 +158,12 @@ def compute_dry_run(req: DataRequest, actor: Actor, *, verb: str = "erasure", co
     """What executing ``verb`` would do, per system and table; supersedes the request's earlier dry runs."""
     if verb not in VERBS:
         raise IllegalTransition(N_("Unknown action on the systems."), code="bad_verb")
+    if verb == "lift_restriction":
+        from .rights import lift_announced
+
+        if not lift_announced(req):
+            raise IllegalTransition(N_("Tell the requester before the restriction is lifted (GDPR art. 18(3))."),
+                                    code="lift_not_announced")
     systems = systems_map()
     found = _lookup(systems, req)
     return _store_dry_run(req, actor, verb, _plan(systems, req, verb, found, columns), _fingerprint(found))
@@ -296,7 +302,7 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
         audit.record(actor, "dry_run_stale", request=req, details={"dry_run": dr.id, "recomputed": fresh.id})
         return fresh
     now = _app_now()
-    extra = dict(extra or {})
+    extra = extra if extra is not None else {}     # the capture adds the values before (rectification)
     store = _file_store()
     runs = []
     for system in systems:
@@ -475,6 +481,9 @@ def _finish(dr: DryRun, actor: Actor) -> None:
         else:
             line.done_rows = (run.rows or {}).get(line.table, 0)
     dr.status, dr.executed_at = DryRunStatus.EXECUTED, utcnow()
+    from .rights import on_executed
+
+    on_executed(dr, actor)
     purged = purge_captured(runs.values())
     audit.record(actor, "execution_done", request=dr.request, details={
         "dry_run": dr.id, "verb": dr.verb, "captured_keys_purged": purged,

@@ -1,0 +1,108 @@
+"""Rectification, restriction and consent withdrawal executed on the application database (issue 17).
+
+GDPR art. 16 (values before and after kept encrypted, change audited without them), art. 18(1) and 18(3)
+(restriction marked through the map's column; lifted only after the requester was told), policy art. 8.2
+(withdrawal of consent for health data deactivates the account through the application's system)."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from dsar.errors import IllegalTransition, InvalidInput
+from dsar.extensions import db
+from dsar.models import OutboxMessage
+from dsar.models.enums import RequestType, Status, SubjectKind
+from dsar.models.execution import RectificationStatus
+from dsar.services import actions
+from dsar.systems import execution, rights
+from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
+from tests.collection_support import events
+from tests.factories import make_request
+from tests.functional.test_execution import policy, run_all, sapp, staff  # noqa: F401 - fixtures
+
+
+def _request(policy, type):
+    req = make_request(policy=policy, type=type, subject_kind=SubjectKind.PATIENT, status=Status.IN_PROGRESS,
+                       email="alice@app.test", external_account_id="pat-alice", activities=["application"])
+    db.session.commit()
+    return req
+
+
+def _approve(dr):
+    execution.approve(dr, staff())
+    if dr.needs_professional:
+        execution.approve_sealed(dr, staff())
+    db.session.commit()
+    return dr
+
+
+def _alice(appdb):
+    [row] = appdb.rows("accounts", "external_id = 'pat-alice'")
+    return row
+
+
+def test_a_rectification_changes_only_the_field_and_keeps_before_and_after_encrypted(sapp, appdb, policy):
+    req = _request(policy, RequestType.RECTIFICATION)
+    with pytest.raises(InvalidInput) as err:
+        rights.propose_rectification(req, staff(), system="application", table="accounts", column="password_hash",
+                                     value="x")
+    assert err.value.code == "not_rectifiable"
+    r = rights.propose_rectification(req, staff(), system="application", table="accounts", column="mobile",
+                                     value="+33699999999")
+    db.session.commit()
+    assert "+33699999999" not in r.after_sealed
+    before = row_checksums(appdb.write_url)
+    dr = _approve(rights.rectification_dry_run(req, staff()))
+    assert [(l.table, l.action, l.rows, l.columns) for l in dr.lines] == [("accounts", "update", 1, ["mobile"])]
+    rights.execute_rectification(dr, staff())
+    db.session.commit()
+    run_all(sapp)
+    db.session.expire_all()
+    alice = _alice(appdb)
+    assert alice["mobile"] == "+33699999999"
+    after = row_checksums(appdb.write_url)
+    changed = {(t, pk) for t, rows in before.items() for pk, h in rows.items() if after[t].get(pk) != h}
+    assert changed == {("accounts", (alice["id"],))}
+    r = db.session.get(type(r), r.id)
+    assert r.status == RectificationStatus.APPLIED and r.rows == 1
+    values = rights.rectification_values(r)
+    assert values["after"] == "+33699999999" and values["before"] == [[[alice["id"]], {"mobile": "+33611000001"}]]
+    [ev] = events(req, "rectification_applied")
+    assert ev.details["column"] == "mobile" and "+336" not in str(ev.details)
+
+
+def test_a_restriction_is_marked_and_lifted_only_after_the_requester_is_told(sapp, appdb, policy):
+    req = _request(policy, RequestType.RESTRICTION)
+    dr = _approve(execution.compute_dry_run(req, staff(), verb="restriction"))
+    assert [(l.table, l.action, l.columns) for l in dr.lines] == [("accounts", "set", ["restricted"])]
+    execution.execute(dr, staff())
+    db.session.commit()
+    run_all(sapp)
+    assert _alice(appdb)["restricted"] is True or _alice(appdb)["restricted"] == 1
+    with pytest.raises(IllegalTransition) as err:
+        execution.compute_dry_run(req, staff(), verb="lift_restriction")
+    assert err.value.code == "lift_not_announced"
+    db.session.rollback()
+    rights.announce_lift(req, staff())
+    db.session.commit()
+    [mail] = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.request_id == req.id)).all()
+    assert "18(3)" in mail.body_text
+    lift = _approve(rights.lift_dry_run(req, staff()))
+    execution.execute(lift, staff())
+    db.session.commit()
+    run_all(sapp)
+    assert not _alice(appdb)["restricted"]
+
+
+def test_withdrawing_consent_to_health_data_deactivates_the_account_through_the_application(sapp, appdb, policy):
+    req = _request(policy, RequestType.CONSENT_WITHDRAWAL)
+    assert _alice(appdb)["deactivated_at"] is None
+    actions.answer(req, staff(), outcome="granted", message="Votre compte est désactivé.")
+    db.session.commit()
+    run_all(sapp)
+    db.session.expire_all()
+    assert _alice(appdb)["deactivated_at"] is not None
+    req = db.session.get(type(req), req.id)
+    assert req.account_deactivation.status == "confirmed"
+    assert req.account_deactivation.confirmed_by == "dsar"
+    assert [e.details.get("through") for e in events(req, "account_deactivation_requested")] == ["systems"]
