@@ -441,6 +441,11 @@ def submit_request(
         from . import routing
 
         routing.auto_route(req, actor)
+    if method is not None:
+        # Verified at intake (account, in person): the collection starts now (issue 16), as for one that opens later.
+        from ..systems.collection import start_collection
+
+        start_collection(req, actor)
     log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
     return req
 

@@ -8,6 +8,7 @@ names the file, system, table and column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -41,6 +42,10 @@ def check_live(systems: SystemsMap, *, connect_timeout: int = 5) -> CheckReport:
             url = sa.engine.make_url(conn.url())
         except ConnectorError as exc:
             report.unreachable.append(f"{src}: {system.key}: {exc}")
+            continue
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            # Connecting would create an empty database file: say it is missing instead.
+            report.unreachable.append(f"{src}: {system.key}: the SQLite database file does not exist (yet)")
             continue
         args = {"connect_timeout": connect_timeout} if url.get_backend_name() == "postgresql" else {}
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
