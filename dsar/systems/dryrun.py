@@ -108,8 +108,18 @@ def plan_system(system: System, counts: dict[str, int], plan_items) -> list[Plan
     action = LineAction.CALL if system.kind == "http" else LineAction.OWNER_TASK
     cats = list(system.categories)
     erase = [c for c in cats if c in plan and _field(plan[c], "action") == ERASE_NOW]
-    return [PlannedLine(system=system.key, table=None, action=action, rows=None, categories=erase,
-                        sealed=system.sealed)]
+    kept = [c for c in cats if c not in erase]
+    lines = []
+    if erase:
+        lines.append(PlannedLine(system=system.key, table=None, action=action, rows=None, categories=erase,
+                                 sealed=system.sealed))
+    if kept:
+        items = [plan[c] for c in kept if c in plan]
+        untils = [u for u in (_until(it) for it in items) if u is not None]
+        lines.append(PlannedLine(system=system.key, table=None, action=LineAction.KEEP, rows=None, categories=kept,
+                                 grounds=sorted({g for it in items for g in (_field(it, "grounds") or ())})
+                                 or ["not_in_plan"], until=max(untils) if untils else None, sealed=system.sealed))
+    return lines
 
 
 def fingerprint(keys_json: dict[str, dict]) -> str:

@@ -325,6 +325,10 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
             finally:
                 engine.dispose()
             payload["keys"] = keys.to_json()["keys"]
+        else:
+            # The identifiers go with the call or the owner's task: captured now, purged at the end like keys.
+            payload["identities"] = _identities(req)
+            payload["categories"] = sorted({c for l in lines if l.action != LineAction.KEEP for c in (l.categories or [])})
         if "before" in extra:
             payload["before"] = extra["before"]
         data = json.dumps(payload, default=str, sort_keys=True).encode()
@@ -459,11 +463,25 @@ def _execute_sql(run: SystemRun, system: System, capture: dict, actor: Actor) ->
 
 
 def _execute_other(run: SystemRun, system: System, capture: dict, actor: Actor) -> None:
-    connector = connector_for(system)
-    execute_verb = getattr(connector, "execute", None)
-    if execute_verb is None:
-        raise ConnectorError(f"system {system.key!r} ({system.kind}) cannot execute yet")
-    execute_verb(run, capture, actor)
+    """An http system gets the verb as a signed POST ``{base}/execute`` (the same signature as collection's
+    ``/collect``, ``X-DSAR-Delivery: execute-<run id>`` on every retry, so the system can ignore a repeat);
+    its signed answer says how many records it handled: ``{"records": 12}``."""
+    if system.kind != "http":
+        raise ConnectorError(f"system {system.key!r} ({system.kind}): execution through its owner is not built yet")
+    if "_records" in (run.progress or {}):
+        return
+    req = run.request
+    answer = connector_for(system).post("execute", {
+        "version": 1, "delivery": run.job_id, "reference": req.reference, "verb": capture["verb"],
+        "subject": {"kind": req.subject_kind, "identities": capture.get("identities", {})},
+        "categories": capture.get("categories", [])}, run.job_id)
+    records = answer.get("records") if isinstance(answer, dict) else None
+    if not isinstance(records, int) or isinstance(records, bool) or records < 0:
+        raise ConnectorError(f"system {system.key!r}: the answer has no 'records' count")
+    _done(run, "_records", {"rows": records, "ops": [capture["verb"]], "at": utcnow().isoformat()})
+    audit.record(actor, "execution_call_done", request=req, touch=False, details={
+        "system": system.key, "run": run.id, "attempt": run.attempts, "verb": capture["verb"], "records": records})
+    db.session.commit()
 
 
 # --- the end ------------------------------------------------------------------------------------------------

@@ -106,3 +106,41 @@ def test_withdrawing_consent_to_health_data_deactivates_the_account_through_the_
     assert req.account_deactivation.status == "confirmed"
     assert req.account_deactivation.confirmed_by == "dsar"
     assert [e.details.get("through") for e in events(req, "account_deactivation_requested")] == ["systems"]
+
+
+def test_an_http_system_gets_the_erasure_as_a_signed_call_and_its_count_is_kept(make_app, appdb, tmp_path,
+                                                                                 monkeypatch):
+    """The billing application verifies dsar's signature (a forged one is refused with 401) and says how many
+    records it erased; the identifiers sent are captured first and purged at the end."""
+    from dsar.models import CapturedKeys, SystemRun
+    from tests.appdb import SYSTEMS_FILE
+    from tests.collection_support import systems_app
+    from tests.functional.test_collection_http_manual import EXTRA, SECRET
+    from tests.systems_http_app import BillingApp
+
+    path = tmp_path / "billing.systems.yaml"
+    path.write_text(SYSTEMS_FILE.read_text() + EXTRA.split("  archives:")[0])
+    with BillingApp(SECRET) as billing:
+        monkeypatch.setenv("DSAR_BILLING_URL", billing.url)
+        monkeypatch.setenv("DSAR_BILLING_SECRET", SECRET)
+        app = systems_app(make_app, path)
+        with app.app_context():
+            policy = app.extensions["dsar_policy"]
+            req = make_request(policy=policy, type=RequestType.ERASURE, subject_kind=SubjectKind.PROSPECT,
+                               status=Status.IN_PROGRESS, email="dr.martin@app.test", activities=["client_file"])
+            db.session.commit()
+            dr = _approve(execution.compute_dry_run(req, staff()))
+            assert [(l.system, l.action, l.categories) for l in dr.lines] == [
+                ("billing", "call", ["contract"]), ("billing", "keep", ["banking"])]
+            execution.execute(dr, staff())
+            db.session.commit()
+            run_all(app)
+            db.session.expire_all()
+            [call] = billing.received
+            assert call["path"] == "/execute" and call["delivery"] == call["payload"]["delivery"]
+            assert call["payload"]["verb"] == "erasure" and call["payload"]["categories"] == ["contract"]
+            assert call["payload"]["subject"]["identities"]["email"] == ["dr.martin@app.test"]
+            [run] = db.session.query(SystemRun).filter_by(request_id=req.id).all()
+            assert run.status == "done" and run.rows == {"_records": 2}
+            assert db.session.query(CapturedKeys).count() == 0
+            assert [e.details["records"] for e in events(req, "execution_call_done")] == [2]
