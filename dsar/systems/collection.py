@@ -321,3 +321,50 @@ def sealed_summary(runs: list[SystemRun], systems: SystemsMap | None) -> list[di
             out.append({"system": run.system_key, "table": table, "rows": entry.get("rows", 0),
                         "categories": entry.get("categories", []), "sealed": bool(entry.get("sealed"))})
     return out
+
+
+# --- the periodic sweep -------------------------------------------------------------------------------------
+
+#: Automatic attempts before a failed system waits for the DPO's "run again" (RQ retries the same way).
+MAX_AUTO_ATTEMPTS = 5
+STALE_AFTER = 3600  # seconds a run may stay "running" before its worker is taken for dead
+
+
+@job
+def sweep_runs() -> int:
+    """Every few minutes: retry failed systems with growing intervals (the embedded mode has no RQ retries),
+    and start again what a lost job or a dead worker left pending or running. Returns the runs started again."""
+    from datetime import timedelta
+
+    from ..jobs import RETRY_INTERVALS
+    from ..models.systems import CollectionPack, PackStatus
+
+    if systems_map() is None:
+        return 0
+    now = utcnow()
+    started = 0
+    runs = db.session.scalars(sa.select(SystemRun).where(
+        SystemRun.purpose == RunPurpose.COLLECT,
+        SystemRun.status.in_([RunStatus.FAILED, RunStatus.PENDING, RunStatus.RUNNING]))).all()
+    for run in runs:
+        last = run.started_at or run.created_at
+        if run.status == RunStatus.FAILED:
+            if run.attempts >= MAX_AUTO_ATTEMPTS:
+                continue  # shown to the DPO, who runs it again
+            wait = RETRY_INTERVALS[min(run.attempts, len(RETRY_INTERVALS)) - 1] if run.attempts else 0
+            due = last + timedelta(seconds=wait) <= now
+        elif run.status == RunStatus.PENDING:
+            due = last + timedelta(seconds=600) <= now
+        else:
+            due = last + timedelta(seconds=STALE_AFTER) <= now
+        if due:
+            enqueue_after_commit(collect_run, run.id, job_id=run.job_id)
+            started += 1
+    for pack in db.session.scalars(sa.select(CollectionPack).where(
+            CollectionPack.status.in_([PackStatus.BUILDING, PackStatus.FAILED]))).all():
+        if pack.created_at + timedelta(seconds=600) <= now:
+            from .packs import build_pack
+
+            enqueue_after_commit(build_pack, pack.request_id, job_id=f"pack-{pack.request_id}")
+    db.session.commit()
+    return started

@@ -144,3 +144,35 @@ def test_the_application_database_cut_off_mid_run_fails_visibly_then_resumes(sap
                + events(req, "collection_rerun") + events(req, "collection_done")]
     assert sorted(actions) == sorted(["collection_attempt", "collection_attempt", "collection_failed",
                                       "collection_rerun", "collection_done"])
+
+
+def test_the_sweep_retries_a_failed_system_with_growing_intervals_then_leaves_it_to_the_dpo(sapp, appdb, monkeypatch):
+    """Embedded mode (no RQ retries): the periodic sweep retries; after MAX_AUTO_ATTEMPTS the DPO decides."""
+    from datetime import timedelta
+
+    from dsar.models import utcnow
+
+    req, run = _pending_run(sapp, monkeypatch, "dr.durand@app.test")
+    monkeypatch.setenv("DSAR_APP_DB_READ_URL", "sqlite:////nonexistent/dir/app.sqlite3")
+    with pytest.raises(Exception):
+        collection.collect_run(run.id)
+    run = runs(req)["application"]
+    assert run.status == RunStatus.FAILED and run.attempts == 1
+    dispatched = []
+    monkeypatch.setattr(collection, "enqueue_after_commit", lambda f, *a, **k: dispatched.append(a))
+    collection.sweep_runs()
+    assert dispatched == []                 # 10 s have not passed since the attempt
+    run.started_at = utcnow() - timedelta(seconds=11)
+    db.session.commit()
+    collection.sweep_runs()
+    assert dispatched == [(run.id,)]
+    run = runs(req)["application"]
+    run.attempts = collection.MAX_AUTO_ATTEMPTS
+    run.started_at = utcnow() - timedelta(days=1)
+    db.session.commit()
+    dispatched.clear()
+    collection.sweep_runs()
+    assert dispatched == []                 # left to the DPO's "run again"
+    monkeypatch.setenv("DSAR_APP_DB_READ_URL", appdb.read_url)
+    collection.collect_run(run.id)
+    assert runs(req)["application"].status == RunStatus.DONE
