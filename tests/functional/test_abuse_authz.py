@@ -138,6 +138,8 @@ EXPECTED: dict[str, dict] = {
     "tasks.extension_POST": token_route("task", 422, 422),
     "tasks.help_POST": token_route("task", 422, 422),
     "tasks.renew_POST": token_route("task", 303, 303),        # the link still works: nothing to renew
+    # The professional approves the erasure of shared health content (issue 17); no systems file here: 409.
+    "tasks.erasure_approval_POST": token_route("task", 409, 409),
     # The back-office (issue 5): admin everything; DPO requests, register, statistics, webhook log;
     # agent requests but no accounts, register or statistics; auditor reads only.
     "backoffice.queue_GET": staff_only(ALL_STAFF, 200, "GET"),

@@ -214,3 +214,30 @@ def test_art_19_notifications_list_only_the_recipients_of_what_was_executed(sapp
     tasks = fulfilment.open_recipient_notifications(req, staff())
     assert tasks and {t.activity for t in tasks} == {"application"}
     assert {r.key for r in policy.recipients_for("client_file")} - {t.recipient_key for t in tasks}
+
+
+def test_the_professional_in_charge_approves_the_sealed_part_from_the_task_page(sapp, appdb, policy):
+    """Policy art. 8.2: the task page shows the shared health content's tables and counts, never its content,
+    and the professional's approval completes the DPO's."""
+    from dsar.actors import Actor as A
+    from dsar.services import routing
+    from tests.factories import make_professional
+
+    req = erasure_request(policy)
+    pro = make_professional(email="dr.martin@example.test", first_name="Jeanne", last_name="Martin")
+    routing.route_to_professional(req, A.system(), pro)
+    dr = execution.compute_dry_run(req, staff())
+    execution.approve(dr, staff())
+    db.session.commit()
+    token = routing.task_token(routing.live_task(req))
+    client = sapp.test_client()
+    page = client.get(f"/task/{token}").get_data(as_text=True)
+    assert "task-erasure" in page and "messages: 5" in page and "alice→martin" not in page
+    r = client.post(f"/task/{token}/erasure-approval")
+    assert r.status_code == 303
+    db.session.expire_all()
+    dr = db.session.get(DryRun, dr.id)
+    assert dr.status == DryRunStatus.APPROVED and dr.professional_approved_by
+    assert events(req, "dry_run_approved_sealed")[0].actor_type == "professional"
+    # A second approval is refused: nothing is recorded twice.
+    assert client.post(f"/task/{token}/erasure-approval").status_code == 409
