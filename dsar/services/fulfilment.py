@@ -943,6 +943,39 @@ def record_download(link: DownloadLink, doc: Document, *, ip: str | None, user_a
     return data
 
 
+#: Files larger than this are streamed to the requester (a collected pack may weigh gigabytes, issue 16).
+STREAM_DOWNLOAD_BYTES = 16 * 1024 * 1024
+
+
+def stream_download(link: DownloadLink, doc: Document, *, ip: str | None, user_agent: str | None):
+    """Like ``record_download`` for a large file: the download is recorded, the content comes chunk by chunk.
+
+    The SHA-256 is checked as the chunks go; a mismatch (the store was altered) stops the stream short, so
+    the requester's copy is visibly incomplete, and is logged for the operators.
+    """
+    from .documents import file_store
+
+    doc_, entry = link_file(link, doc.id)
+    name = doc_.storage_name
+    db.session.add(Download(link=link, document_id=doc.id, sha256=entry["sha256"], ip=ip, user_agent=user_agent))
+    audit.record(Actor.for_requester(link.request, ip=ip, user_agent=user_agent), "answer_downloaded",
+                 request=link.request, details={"link_id": link.id, "document_id": doc.id, "sha256": entry["sha256"],
+                                                "streamed": True})
+    expected, doc_id = entry["sha256"], doc.id
+    store = file_store()
+
+    def chunks():
+        digest = hashlib.sha256()
+        for chunk in store.open_stream(name):
+            digest.update(chunk)
+            yield chunk
+        if digest.hexdigest() != expected:
+            log.error("document %s: streamed content does not match the hash of what was sent", doc_id)
+            raise RuntimeError("integrity")
+
+    return chunks(), doc_.size
+
+
 def reissue_link(req: DataRequest, actor: Actor, link_id: int) -> DownloadLink:
     """Staff send a new link for the same files; the old one stops working at once."""
     link = next((l for l in req.download_links if l.id == link_id), None)

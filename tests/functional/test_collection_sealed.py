@@ -118,3 +118,29 @@ def test_a_professional_request_needs_no_review(sapp, appdb):
     _drain(sapp)
     pack = db.session.query(CollectionPack).filter_by(request_id=req.id).one()
     assert pack.status == PackStatus.READY and pack.sealed_rows == 0
+
+
+def test_a_large_pack_is_streamed_to_the_requester_with_its_hash(sapp, appdb, mailbox, monkeypatch):
+    """No pack size limit: above the threshold the download streams from the encrypted store (issue 16)."""
+    from dsar.models import Staff
+    from dsar.services import fulfilment
+    from tests.factories import make_staff
+
+    monkeypatch.setattr(fulfilment, "STREAM_DOWNLOAD_BYTES", 0)
+    req = open_request(sapp.extensions["dsar_policy"], email="dr.durand@app.test", subject_kind="professional")
+    _drain(sapp)
+    staff = make_staff("dpo")
+    db.session.commit()
+    actions.answer(req, Actor.for_staff(staff), outcome="granted", message="Voici vos données.")
+    token = status_token(req)
+    db.session.commit()
+    _drain(sapp)
+    mail = next(m for m in mailbox.wait_for(1) if m["To"] == req.requester.email and "/download/" in mailbox.text(m))
+    path = LINK.search(mailbox.text(mail)).group(1)
+    client = sapp.test_client()
+    client.post(path, data={"status_link": f"http://localhost/status/{token}"})
+    pack = pack_doc(req)
+    got = client.get(f"{path}/{pack.id}")
+    assert got.status_code == 200 and int(got.headers["Content-Length"]) == pack.size
+    assert hashlib.sha256(got.data).hexdigest() == pack.sha256
+    assert events(req, "answer_downloaded")[-1].details["streamed"] is True

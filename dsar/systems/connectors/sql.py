@@ -46,8 +46,8 @@ class SqlConnector:
             batch = keys[start:start + IN_CHUNK]
             where = pk[0].in_([k[0] for k in batch]) if len(pk) == 1 else sa.tuple_(*pk).in_(batch)
             query = sa.select(*cols).where(where).order_by(*pk)
-            # Server-side cursor: rows arrive a few at a time (documents one by one).
-            result = conn.execution_options(stream_results=True, yield_per=4 if has_file else 1000).execute(query)
+            # Server-side cursor: rows arrive a thousand at a time, documents one by one.
+            result = conn.execution_options(stream_results=True, yield_per=1 if has_file else 1000).execute(query)
             for row in result:
                 yield dict(row._mapping)
 
