@@ -28,6 +28,9 @@ def init_app(app) -> None:
 
     app.cli.add_command(systems_cli)
     app.register_blueprint(bp)
+    from .owner_execution import bp as execution_owner_bp   # issue 17: a manual system's owner confirms
+
+    app.register_blueprint(execution_owner_bp)
     if not path:
         return
     try:
