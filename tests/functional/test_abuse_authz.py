@@ -194,6 +194,9 @@ EXPECTED: dict[str, dict] = {
     "systems.rerun_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "systems.owner_GET": everyone(404),
     "systems.owner_POST": everyone(404),
+    # A manual system's owner confirms an execution (issue 17): only their own link opens it.
+    "execution_owner.owner_execute_GET": everyone(404),
+    "execution_owner.owner_execute_POST": everyone(404),
     "systems.review_GET": token_route("task", 404, 404),
     "systems.review_withhold_POST": token_route("task", 404, 404),
     "systems.review_release_POST": token_route("task", 404, 404),

@@ -144,3 +144,54 @@ def test_an_http_system_gets_the_erasure_as_a_signed_call_and_its_count_is_kept(
             assert run.status == "done" and run.rows == {"_records": 2}
             assert db.session.query(CapturedKeys).count() == 0
             assert [e.details["records"] for e in events(req, "execution_call_done")] == [2]
+
+
+def test_a_manual_systems_owner_confirms_the_records_handled_and_the_erasure_completes(make_app, appdb, tmp_path,
+                                                                                      monkeypatch):
+    """The owner gets a link (stored hashed), sees what to do and for whom, confirms how many records they
+    handled: stored on the run, audited; only then is the dry run executed and the identifiers purged."""
+    import re
+
+    from dsar.models import CapturedKeys, DryRun, SystemRun
+    from tests.appdb import SYSTEMS_FILE
+    from tests.collection_support import systems_app
+    from tests.functional.test_collection_http_manual import EXTRA, SECRET
+    from tests.systems_http_app import BillingApp
+
+    path = tmp_path / "mixed.systems.yaml"
+    path.write_text(SYSTEMS_FILE.read_text() + EXTRA)
+    with BillingApp(SECRET) as billing:
+        monkeypatch.setenv("DSAR_BILLING_URL", billing.url)
+        monkeypatch.setenv("DSAR_BILLING_SECRET", SECRET)
+        app = systems_app(make_app, path)
+        with app.app_context():
+            policy = app.extensions["dsar_policy"]
+            req = make_request(policy=policy, type=RequestType.ERASURE, subject_kind=SubjectKind.PROSPECT,
+                               status=Status.IN_PROGRESS, email="dr.martin@app.test", activities=["client_file"])
+            db.session.commit()
+            dr = _approve(execution.compute_dry_run(req, staff()))
+            assert ("archives", "owner_task", ["contract"]) in [(l.system, l.action, l.categories) for l in dr.lines]
+            execution.execute(dr, staff())
+            db.session.commit()
+            run_all(app)
+            db.session.expire_all()
+            runs = {r.system_key: r for r in db.session.query(SystemRun).filter_by(request_id=req.id)}
+            assert runs["billing"].status == "done" and runs["archives"].status == "waiting_owner"
+            assert db.session.get(DryRun, dr.id).status == "executing"
+            [mail] = [m for m in db.session.query(OutboxMessage).filter_by(request_id=req.id)
+                      if m.recipient == "compta@example.test"]
+            token = re.search(r"/systems/execute/([A-Za-z0-9_-]+)", mail.body_text).group(1)
+            assert runs["archives"].owner_token_hash and token not in runs["archives"].owner_token_hash
+            client = app.test_client()
+            page = client.get(f"/systems/execute/{token}").get_data(as_text=True)
+            assert "dr.martin@app.test" in page and "contract" in page
+            assert client.post(f"/systems/execute/{token}", data={"records": "many"}).status_code == 422
+            r = client.post(f"/systems/execute/{token}", data={"records": "4", "note": "Dossier papier détruit"})
+            assert r.status_code == 200 and "owner-done" in r.get_data(as_text=True)
+            db.session.expire_all()
+            run = db.session.get(SystemRun, runs["archives"].id)
+            assert run.status == "done" and run.rows == {"_records": 4} and run.owner_token_hash is None
+            assert db.session.get(DryRun, dr.id).status == "executed"
+            assert db.session.query(CapturedKeys).count() == 0
+            assert [e.details["records"] for e in events(req, "manual_execution_confirmed")] == [4]
+            assert client.get(f"/systems/execute/{token}").status_code == 404      # the link is spent
