@@ -15,7 +15,6 @@ from dsar.extensions import db
 from dsar.models import CapturedKeys, DryRun, SystemRun
 from dsar.models.enums import RequestType, Status, SubjectKind
 from dsar.models.execution import DryRunStatus
-from dsar.models.systems import RunStatus
 from dsar.systems import execution
 from dsar.systems.connectors import connector_for
 from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
