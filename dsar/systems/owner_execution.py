@@ -32,13 +32,18 @@ def open_task(run: SystemRun, system, capture: dict, actor: Actor) -> None:
     from ..services.notifications import queue_email
     from ..web.common import public_url
 
+    from flask_babel import force_locale, gettext
+
     token = secrets.token_urlsafe(32)
     run.owner_token_hash = _hash(token)
     run.status = RunStatus.WAITING_OWNER
-    queue_email(system.owner_email, "notice", "fr", {
-        "title": f"{system.label('fr')} : demande {run.request.reference}",
-        "paragraphs": [f"Une demande ({capture['verb']}) doit être exécutée dans {system.label('fr')}. "
-                       "Ouvrez le lien pour voir quoi faire, puis confirmez le nombre d'enregistrements traités."],
+    lang = "fr"    # owners are IDOMED's own services (like collection's owner emails)
+    with force_locale(lang):
+        title = gettext("%(system)s: request %(reference)s", system=system.label(lang), reference=run.request.reference)
+        text = gettext("A request must be carried out in %(system)s. Open the link to see what to do, then confirm "
+                       "how many records you handled.", system=system.label(lang))
+    queue_email(system.owner_email, "notice", lang, {
+        "title": title, "paragraphs": [text],
         "link": public_url("execution_owner.owner_execute_GET", token=token)}, request=run.request)
     audit.record(actor, "manual_execution_task_opened", request=run.request, touch=False,
                  details={"system": system.key, "run": run.id, "verb": capture["verb"]})
