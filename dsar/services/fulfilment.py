@@ -232,7 +232,7 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         ctx["data_files"] = [d for d in _answer_documents(req)]
     if kind == "answer_erasure":
         ctx["erasure_rows"] = erasure_rows(req, lang)
-        from ..systems.execution import executed_rows
+        from ..systems.execution_report import executed_rows
 
         ctx["executed_rows"] = executed_rows(req, lang)
     if kind in ("answer_rectification", "answer_erasure", "answer_restriction", "recipients_list"):
@@ -1092,7 +1092,7 @@ def open_recipient_notifications(req: DataRequest, actor: Actor) -> list[Recipie
     policy = _policy()
     existing = {(n.activity, n.recipient_key) for n in req.recipient_notifications}
     created = []
-    from ..systems.execution import executed_activities
+    from ..systems.execution_report import executed_activities
 
     # Executed through the systems: only the recipients of the activities whose data were changed (art. 19).
     changed = executed_activities(req)
