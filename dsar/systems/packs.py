@@ -41,6 +41,12 @@ def pack_of(req: DataRequest) -> CollectionPack | None:
     return db.session.scalar(sa.select(CollectionPack).where(CollectionPack.request_id == req.id))
 
 
+def holds_sealed_content(doc: Document) -> bool:
+    """Whether a stored document is a pack built from shared health content (policy art. 8.2): staff never open it."""
+    pack = db.session.scalar(sa.select(CollectionPack).where(CollectionPack.document_id == doc.id))
+    return pack is not None and pack.sealed_rows > 0
+
+
 def needs_professional_review(req: DataRequest, sealed_rows: int) -> bool:
     """Sealed content of a patient's request waits for the professional; staff-handled requests do not (as today)."""
     return sealed_rows > 0 and req.subject_kind == SubjectKind.PATIENT

@@ -82,6 +82,8 @@ def test_staff_see_counts_the_professional_withholds_and_releases_the_patient_ge
     zf = read_pack(sapp, pack_doc(req))
     bodies = [m["body"] for m in json.loads(zf.read("data/conversations/application-messages.json"))]
     assert "martin→alice 1" not in bodies and "alice→martin 1" in bodies and len(bodies) == 4
+    # Staff cannot open the pack itself from the back-office either.
+    assert client.get(f"/backoffice/requests/{req.reference}/documents/{pack_doc(req).id}").status_code == 403
     assert "martin→alice 1" not in zf.read("data/conversations/application-messages.csv").decode()
     assert "tiers" in zf.read("summary.txt").decode()
     assert [e.actor_type for e in events(req, "sealed_content_released")] == ["professional"]
