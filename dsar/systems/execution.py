@@ -5,7 +5,7 @@
 - ``approve`` (staff) and ``approve_sealed`` (the professional in charge, for shared health content — policy
   art. 8.2: IDOMED staff never see it, so they cannot be the ones who release its erasure).
 - ``execute``: refused unless approved; the rows are looked up again and, if they changed since the dry run
-  (fingerprint of the keys), the dry run is recomputed and must be approved again — nothing runs. Otherwise
+  (fingerprint of the keys and of the values of the columns the dry run acts on), the dry run is recomputed and must be approved again — nothing runs. Otherwise
   the keys, the hash-mask inputs and the instant are captured, encrypted (file store), one ``SystemRun``
   per system, **before** any change; then one job per system (``execute-<run id>``).
 - ``execute_run`` (the job): tables children first, one transaction per table on the system's database,
@@ -150,8 +150,36 @@ def _plan(systems: SystemsMap, req: DataRequest, verb: str, found: dict[str, Sub
     return lines
 
 
-def _fingerprint(found: dict[str, SubjectKeys]) -> str:
-    return fingerprint({s: k.keys for s, k in found.items()})
+def _acted_columns(table, line) -> list[str]:
+    """The columns a line acts on: those it masks, sets or updates; the whole personal row for delete/archive."""
+    if line.action in (LineAction.MASK, LineAction.SET, LineAction.UPDATE) and line.columns:
+        return [c for c in line.columns if c in table.column_names]
+    return [c.name for c in table.columns if c.personal] or list(table.column_names)
+
+
+def _fingerprint(systems: SystemsMap, found: dict[str, SubjectKeys], lines) -> str:
+    """The subject's keys (rows added or removed) and the contents of the columns the lines act on (values
+    changed in existing rows): what was approved is what runs, or the dry run is stale."""
+    digest = hashlib.sha256(fingerprint({s: k.keys for s, k in found.items()}).encode())
+    acting: dict[str, list] = {}
+    for line in lines:
+        if line.table and line.action != LineAction.KEEP and line.system in found:
+            acting.setdefault(line.system, []).append(line)
+    for key in sorted(acting):
+        system, keys = systems.system(key), found[key]
+        engine = connector_for(system).engine()
+        try:
+            with engine.connect() as conn:
+                for line in sorted(acting[key], key=lambda l: (l.table, str(l.action))):
+                    table = system.table(line.table)
+                    columns = _acted_columns(table, line)
+                    rows = sql_write.read_columns(conn, table, keys.keys.get(table.name, []), columns)
+                    for pk, values in sorted(rows, key=lambda r: repr(r[0])):
+                        digest.update(json.dumps([key, table.name, list(pk), [values[c] for c in columns]],
+                                                 default=str).encode())
+        finally:
+            engine.dispose()
+    return digest.hexdigest()
 
 
 def compute_dry_run(req: DataRequest, actor: Actor, *, verb: str = "erasure", columns: dict | None = None) -> DryRun:
@@ -166,7 +194,8 @@ def compute_dry_run(req: DataRequest, actor: Actor, *, verb: str = "erasure", co
                                     code="lift_not_announced")
     systems = systems_map()
     found = _lookup(systems, req)
-    return _store_dry_run(req, actor, verb, _plan(systems, req, verb, found, columns), _fingerprint(found))
+    lines = _plan(systems, req, verb, found, columns)
+    return _store_dry_run(req, actor, verb, lines, _fingerprint(systems, found, lines))
 
 
 def _store_dry_run(req, actor, verb, lines: list[PlannedLine], fp: str) -> DryRun:
@@ -295,10 +324,11 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
         raise NotApproved(N_("The dry run has not been approved: nothing was executed."), code="not_approved")
     systems = systems_map()
     found = _lookup(systems, req)
-    if _fingerprint(found) != dr.fingerprint:
-        # The rows changed since the dry run was approved: what would run is no longer what was approved.
+    if _fingerprint(systems, found, dr.lines) != dr.fingerprint:
+        # The rows or their values changed since the dry run was approved: it is no longer what was approved.
         columns = {tuple(k.split(".")): list(v) for k, v in (extra or {}).get("rectification", {}).items()}
-        fresh = _store_dry_run(req, actor, dr.verb, _plan(systems, req, dr.verb, found, columns), _fingerprint(found))
+        lines = _plan(systems, req, dr.verb, found, columns)
+        fresh = _store_dry_run(req, actor, dr.verb, lines, _fingerprint(systems, found, lines))
         audit.record(actor, "dry_run_stale", request=req, details={"dry_run": dr.id, "recomputed": fresh.id})
         return fresh
     now = _app_now()

@@ -198,6 +198,32 @@ def test_a_stale_dry_run_is_recomputed_and_nothing_runs_until_approved_again(sap
     assert events(req, "dry_run_stale")[0].details == {"dry_run": dr.id, "recomputed": fresh.id}
 
 
+def test_a_value_changed_in_an_existing_row_makes_the_dry_run_stale(sapp, appdb, policy):
+    """No row added or removed, but a message the erasure deletes was edited after the approval: what would
+    run is no longer what was approved (the stale check hashes the acted-on columns, not only the keys)."""
+    req = erasure_request(policy)
+    dr = approved_dry_run(req)
+    engine = appdb.engine()
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE messages SET body = 'texte corrigé' WHERE id = (SELECT min(id) FROM messages "
+                             "WHERE conversation_id = :c)"), {"c": appdb.ids["conversations"][0]})
+    engine.dispose()
+    before = row_checksums(appdb.write_url)
+    fresh = execution.execute(dr, staff())
+    db.session.commit()
+    run_all(sapp)
+    assert fresh.id != dr.id and fresh.status == DryRunStatus.AWAITING_APPROVAL
+    assert lines_of(fresh) == lines_of(dr)           # same rows, so only the values can have made it stale
+    assert db.session.get(DryRun, dr.id).status == DryRunStatus.SUPERSEDED
+    assert row_checksums(appdb.write_url) == before
+    assert events(req, "dry_run_stale")[0].details == {"dry_run": dr.id, "recomputed": fresh.id}
+    # The fresh dry run, approved, runs: its fingerprint holds the edited value.
+    execution.approve(fresh, staff())
+    execution.approve_sealed(fresh, professional())
+    db.session.commit()
+    assert execution.execute(fresh, staff()) is fresh
+
+
 def test_art_19_notifications_list_only_the_recipients_of_what_was_executed(sapp, appdb, policy):
     """GDPR art. 19: a professional's erasure executed in the application only; the client file's recipients
     (accounting, CRM …) are not told of a change that did not touch their data."""
