@@ -44,6 +44,10 @@ def create_app(config: dict | None = None) -> Flask:
     except PolicyError as exc:
         raise ConfigError(f"the policy file is not valid: {exc}") from exc
 
+    from . import systems
+
+    systems.init_app(app)
+
     from . import jobs
 
     jobs.init_app(app)

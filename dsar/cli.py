@@ -149,7 +149,7 @@ def create_staff(email: str, name: str, role: str, password: str, language: str)
 
 @click.command("create-api-key")
 @click.option("--name", required=True, help="What the key is for, e.g. 'IDOMED application'.")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["submit", "read", "staff", "directory"]))
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["submit", "read", "staff", "directory", "suppression"]))
 @with_appcontext
 def create_api_key(name: str, scopes: tuple[str, ...]):
     """Create an API key. The key is printed once and never stored in clear."""

@@ -84,6 +84,10 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "SECRET_KEY": secret("SECRET_KEY", "secret_key", lambda: secrets.token_hex(32)),
         # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
         "DSAR_FILE_KEYS": _key_list(secret("DSAR_FILE_KEYS", "file_keys", lambda: Fernet.generate_key().decode())),
+        # HMAC key of the suppression list (art. 21(3)) and of the systems file's hash masks; shared with the
+        # marketing tools. No default in production: the features that need it say so when it is missing.
+        "DSAR_HASH_KEY": overrides.get("DSAR_HASH_KEY") or os.environ.get("DSAR_HASH_KEY")
+        or (secret("DSAR_HASH_KEY", "hash_key", lambda: secrets.token_hex(32)) if lenient else None),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_db,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -66,6 +67,11 @@ def load_demo(*, if_empty: bool = False) -> str:
 
     from .services import actions, directory, intake
 
+    # The sample "IDOMED application" the systems file maps (issue 16): rebuilt, so that the requests below
+    # that open are collected from it automatically (make run sets DSAR_SYSTEMS and DSAR_APP_DB_*_URL).
+    from .demo_appdb import build_demo_appdb
+
+    build_demo_appdb(Path(current_app.instance_path))
     now = utcnow()
     staff = {}
     for email, name, role in STAFF:

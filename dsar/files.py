@@ -155,6 +155,9 @@ def inspect_upload(
         raise _reject("too_large", detail=f"limit={max_bytes}")
 
     mime = magic.from_buffer(data, mime=True)
+    if mime == "text/plain" and ("application/json" in accepted or "text/csv" in accepted):
+        # libmagic calls much JSON and CSV plain text: the content decides which one it is.
+        mime = _sniff_text(data)
     if declared_type and declared_type.split(";")[0].strip().lower() != mime:
         # Browsers guess the declared type from the extension; a difference is
         # common and harmless, but worth counting. Not the filename: it may
@@ -177,6 +180,11 @@ def inspect_upload(
         height=shape.height,
     )
     return inspected, data
+
+
+def _sniff_text(data: bytes) -> str:
+    head = data.lstrip()[:1]
+    return "application/json" if head in (b"{", b"[") else "text/csv"
 
 
 def _read_at_most(stream: BinaryIO, limit: int) -> bytes:
@@ -716,12 +724,20 @@ def _decode_image_strictly(data: bytes, formats: list[str], mime: str) -> None:
         raise _reject(code, detected_type=mime, detail=repr(exc)[:200]) from exc
 
 
+from .answer_types import _check_csv, _check_json, _check_zip  # noqa: E402 - they use _reject and _Shape above
+
+
 # A type is accepted only if it has a deep checker here; see inspect_upload.
 _CHECKERS: dict[str, Callable[[bytes], _Shape]] = {
     "application/pdf": _check_pdf,
     "image/jpeg": _check_jpeg,
     "image/png": _check_png,
+    "application/json": _check_json,
+    "text/csv": _check_csv,
+    "application/zip": _check_zip,
 }
+#: What an answer file may be (issue 16): the upload types, plus machine-readable exports.
+ANSWER_TYPES = {**ACCEPTED_TYPES, "application/json": ".json", "text/csv": ".csv", "application/zip": ".zip"}
 
 
 # --------------------------------------------------------------------------
@@ -777,14 +793,34 @@ class FileStore:
 
     def get(self, name: str) -> bytes:
         """The plaintext of a stored file. Raises FileNotFoundError."""
-        token = self._path(name).read_bytes()
+        return b"".join(self.open_stream(name))
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def writer(self, chunk_size: int = 1 << 20) -> "StreamWriter":
+        """A file written piece by piece, never held whole in memory (collected tables, packs).
+
+        Stored as a header line then one Fernet token per chunk and line; ``get``,
+        ``open_stream`` and ``rotate`` read both forms.
+        """
+        return StreamWriter(self, chunk_size)
+
+    def open_stream(self, name: str) -> Iterator[bytes]:
+        """The plaintext of a stored file, chunk by chunk (a file from ``put`` is one chunk)."""
+        with open(self._path(name), "rb") as fh:
+            first = fh.readline()
+            if first != STREAM_HEADER:
+                yield self._decrypt(name, first + fh.read())
+                return
+            for line in fh:
+                yield self._decrypt(name, line.rstrip(b"\n"))
+
+    def _decrypt(self, name: str, token: bytes) -> bytes:
         try:
             return self._fernet.decrypt(token)
         except InvalidToken as exc:
             raise FileDecryptionError(f"stored file {name} cannot be decrypted") from exc
-
-    def exists(self, name: str) -> bool:
-        return self._path(name).is_file()
 
     def delete(self, name: str) -> bool:
         """Remove a stored file; True if it existed."""
@@ -806,16 +842,20 @@ class FileStore:
             if os.fstat(handle.fileno()).st_nlink == 0:
                 return False  # deleted while we waited for the lock
             token = handle.read()
+            streamed = token.startswith(STREAM_HEADER)
+            tokens = token[len(STREAM_HEADER):].splitlines() if streamed else [token]
             try:
-                self._current.decrypt(token)
+                for t in tokens:
+                    self._current.decrypt(t)
                 return False
             except InvalidToken:
                 pass
             try:
-                rotated = self._fernet.rotate(token)
+                rotated = [self._fernet.rotate(t) for t in tokens]
             except InvalidToken as exc:
                 raise FileDecryptionError(f"stored file {name} cannot be decrypted") from exc
-            self._write_atomically(path, rotated)
+            out = STREAM_HEADER + b"".join(t + b"\n" for t in rotated) if streamed else rotated[0]
+            self._write_atomically(path, out)
         return True
 
     def rotate_all(self) -> int:
@@ -864,6 +904,73 @@ class FileStore:
                 raise
         finally:
             os.close(directory)
+
+
+STREAM_HEADER = b"dsar-stream-1\n"
+
+
+class StreamWriter:
+    """Write a stored file in encrypted chunks; the file appears (atomically) only when closed without error.
+
+    ``with store.writer() as w: w.write(b"…")``; then ``w.name`` and ``w.sha256``
+    (of the plaintext) and ``w.size``.
+    """
+
+    def __init__(self, store: FileStore, chunk_size: int):
+        self.store, self.chunk_size = store, chunk_size
+        self.name: str | None = None
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+
+    def __enter__(self) -> "StreamWriter":
+        self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-")
+        os.fchmod(fd, 0o600)
+        self._out = os.fdopen(fd, "wb")
+        self._out.write(STREAM_HEADER)
+        return self
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        self._buffer += data
+        while len(self._buffer) >= self.chunk_size:
+            self._flush(bytes(self._buffer[:self.chunk_size]))
+            del self._buffer[:self.chunk_size]
+
+    def _flush(self, chunk: bytes) -> None:
+        self._out.write(self.store._fernet.encrypt(chunk) + b"\n")
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and self._buffer:
+                self._flush(bytes(self._buffer))
+            self._buffer = bytearray()
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            if exc_type is not None:
+                return
+            while True:
+                name = secrets.token_urlsafe(32)
+                path = self.store._path(name)
+                if not path.exists():
+                    break
+            for folder in (path.parent.parent, path.parent):
+                folder.mkdir(mode=0o700, exist_ok=True)
+            os.replace(self._tmp, path)
+            self.name = name
+        finally:
+            if self.name is None:
+                try:
+                    os.unlink(self._tmp)
+                except OSError:
+                    pass
 
 
 class _locked:

@@ -13,7 +13,7 @@ from flask import current_app
 
 _hasher = PasswordHasher()  # Argon2id, memory-hard, library defaults (RFC 9106 second recommendation)
 
-API_SCOPES = ("submit", "read", "staff", "directory")
+API_SCOPES = ("submit", "read", "staff", "directory", "suppression")
 KEY_PREFIX = "dsar_"
 
 

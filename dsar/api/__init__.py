@@ -113,9 +113,9 @@ def _prepare(bp, *, json_errors: bool = True):
 
 
 def _blueprints():
-    from . import directory, docs, opendsr, requests
+    from . import directory, docs, opendsr, requests, suppression
 
-    return [requests.bp, directory.bp, opendsr.bp], docs.bp
+    return [requests.bp, directory.bp, opendsr.bp, suppression.bp], docs.bp
 
 
 def _prepare_once():
@@ -194,7 +194,7 @@ def register_api(app) -> None:
     api.register_converter(SubjectRequestIdConverter, subject_request_id_parameter)
     api.spec.components.security_scheme("bearerAuth", {
         "type": "http", "scheme": "bearer",
-        "description": "An API key: dsar_<prefix>_<secret>. Scopes: submit, read, staff, directory."})
+        "description": "An API key: dsar_<prefix>_<secret>. Scopes: submit, read, staff, directory, suppression."})
     api_bps, docs_bp = _blueprints()
     for bp in api_bps:
         api.register_blueprint(bp)

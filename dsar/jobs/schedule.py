@@ -29,6 +29,8 @@ PERIODIC: list[Periodic] = [
     Periodic("task-sweep", "dsar.jobs.reminders.sweep_tasks", cron="0 7 * * *"),
     # Answers: delete the files of download links past expiry plus grace, keeping their hashes (hourly).
     Periodic("purge-delivered-files", "dsar.jobs.fulfilment.purge_delivered_files", cron="35 * * * *"),
+    # Collection (issue 16): failed systems retried with growing intervals, lost jobs and dead workers resumed.
+    Periodic("collection-sweep", "dsar.systems.collection.sweep_runs", interval=300),
 ]
 
 

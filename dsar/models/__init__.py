@@ -5,6 +5,7 @@ from .checklist import RequestStep
 from .documents import Document
 from .enums import *  # noqa: F401,F403 - the domain vocabulary travels with the models
 from .events import AppendOnlyViolation, Event
+from .execution import DryRun, DryRunLine, Rectification, SuppressionEntry
 from .medical_record import MedicalRecordItem
 from .fulfilment import (
     AccountDeactivation, Download, DownloadLink, ErasureDecision, PortableDataset, PostMortemDirective,
@@ -14,6 +15,7 @@ from .outbox import OutboxMessage
 from .people import CareLink, Professional, ProfessionalTask, TaskOpening
 from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
+from .systems import CapturedKeys, CollectionPack, PackStatus, RunPurpose, RunStatus, SealedItem, SystemRun
 from .webhooks import ApiSubmission, WebhookEndpoint
 
 __all__ = [
@@ -23,4 +25,6 @@ __all__ = [
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
     "PostMortemDirectiveChange", "RecipientNotification", "RequestStep",
     "ApiSubmission", "WebhookEndpoint",
+    "CapturedKeys", "CollectionPack", "PackStatus", "RunPurpose", "RunStatus", "SealedItem", "SystemRun",
+    "DryRun", "DryRunLine", "Rectification", "SuppressionEntry",
 ]

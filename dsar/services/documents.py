@@ -23,7 +23,7 @@ from ..actors import Actor
 from ..deadlines import legal_day
 from ..errors import InvalidInput, N_, NotFound
 from ..extensions import db
-from ..files import ACCEPTED_TYPES, FileStore, RejectedFile, display_name, inspect_upload
+from ..files import ACCEPTED_TYPES, ANSWER_TYPES, FileStore, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, ReviewStatus
 
@@ -111,7 +111,7 @@ def store_document(
     limit = max_bytes or policy.identity.max_size_bytes
     try:
         inspected, data = inspect_upload(stream, filename=filename, declared_type=declared_type, max_bytes=limit,
-                                         accepted=_accepted_types(policy))
+                                         accepted=ANSWER_TYPES if kind == DocumentKind.ANSWER else _accepted_types(policy))
     except RejectedFile as exc:
         raise DocumentRejected(exc.code, limit=human_size(limit)) from None
     if inspected.sha256 in refuse_hashes:

@@ -35,7 +35,7 @@ from ..actors import Actor
 from ..deadlines import PARIS, legal_day
 from ..errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_, NotFound, PermissionDenied
 from ..extensions import db
-from ..files import RejectedFile, display_name, inspect_upload
+from ..files import ANSWER_TYPES, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, Outcome, Relationship, RequestType, ReviewStatus, Status
 from ..models.fulfilment import (
@@ -93,9 +93,10 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
     rtype = RequestType(req.type)
     giving = outcome in GIVING
     # Checks first: a missing piece is a 4xx and nothing is written.
-    if giving and rtype == RequestType.ACCESS:
+    collected = _collected_pack(req) if giving and rtype in (RequestType.ACCESS, RequestType.PORTABILITY) else None
+    if giving and rtype == RequestType.ACCESS and collected is None:
         _require_answer_documents(req)
-    if giving and rtype == RequestType.PORTABILITY:
+    if giving and rtype == RequestType.PORTABILITY and collected is None:
         _require_portable_data(req)
     if giving and rtype == RequestType.POST_MORTEM_DIRECTIVE:
         _require_directive_recorded(req)
@@ -106,12 +107,21 @@ def after_answer(req: DataRequest, actor: Actor) -> DownloadLink:
         open_recipient_notifications(req, actor)
     if giving and rtype == RequestType.CONSENT_WITHDRAWAL and concerns_health_data(req):
         request_account_deactivation(req, actor)
+    if rtype == RequestType.OBJECTION:
+        from . import suppression
+
+        if suppression.concerns_direct_marketing(req):
+            # GDPR art. 21(3): answered = never prospected again, whatever the answer's wording.
+            suppression.suppress_subject(req, actor)
 
     # The gathered files are checked before anything is rendered: a bad file fails fast.
-    data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS else None
+    data_entries = checked_access_entries(req) if giving and rtype == RequestType.ACCESS and collected is None else None
     letter, letter_bytes = produce_letter(req, f"answer_{rtype}", actor)
     files = [letter]
-    if data_entries is not None:
+    if collected is not None:
+        # Built by a job from what was collected (issue 16), streamed to the store: sent as it is.
+        files.append(collected)
+    elif data_entries is not None:
         files.append(build_access_pack(req, letter, letter_bytes, actor, data_entries))
     elif giving and rtype == RequestType.PORTABILITY:
         files.append(build_portability_pack(req, letter, letter_bytes, actor))
@@ -237,6 +247,9 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         ctx["data_files"] = [d for d in _answer_documents(req)]
     if kind == "answer_erasure":
         ctx["erasure_rows"] = erasure_rows(req, lang)
+        from ..systems.execution_report import executed_rows
+
+        ctx["executed_rows"] = executed_rows(req, lang)
     if kind in ("answer_rectification", "answer_erasure", "answer_restriction", "recipients_list"):
         ctx["recipients"] = recipient_rows(req, lang)
     if kind == "answer_portability":
@@ -297,8 +310,12 @@ def access_information(req: DataRequest, lang: str) -> AccessInformation:
     """The art. 15 items for the processing activities the request concerns, from the policy."""
     policy = _policy()
     activities, transfers = [], []
+    found = collected_categories(req)
     for act in _concerned_activities(req):
         cats = policy.categories_for(act.key, req.subject_kind)
+        if found is not None:
+            # GDPR art. 15(1)(b): the categories actually found in the systems, not every one the policy names.
+            cats = [c for c in cats if f"{act.key}.{c.key}" in found]
         sensitive = None
         if act.sensitive_data is not None and any(c.sensitive for c in cats):
             art, labels = SENSITIVE_DATA_BASES[act.sensitive_data.basis]
@@ -426,6 +443,32 @@ def _read(doc: Document) -> bytes:
 # =========================================================================================================
 
 
+def _collected_pack(req: DataRequest) -> Document | None:
+    """The pack built from the systems' data (issue 16), once ready; None when the request was not collected.
+
+    A collection still running (or sealed content still with the professional) stops the answer: the
+    requester would get an incomplete copy.
+    """
+    from ..systems.packs import pack_of
+
+    pack = pack_of(req)
+    if pack is None:
+        return None
+    if pack.status != "ready" or pack.document is None:
+        raise InvalidInput(N_("The data collected from the systems is not ready yet (collection or the "
+                              "professional's review is not finished): answer once the pack is built."),
+                           code="collection_not_ready", field="outcome")
+    return pack.document
+
+
+def collected_categories(req: DataRequest) -> set[str] | None:
+    """The "activity.category" keys actually found by collection (the letter lists these), or None."""
+    from ..systems.packs import pack_of
+
+    pack = pack_of(req)
+    return set(pack.categories_found or ()) if pack is not None and pack.status == "ready" else None
+
+
 def _answer_documents(req: DataRequest) -> list[Document]:
     return [d for d in req.documents if d.kind == DocumentKind.ANSWER and d.purged_at is None
             and d.review_status != ReviewStatus.REFUSED]
@@ -442,7 +485,8 @@ def _checked_answer_file(doc: Document) -> bytes:
     """Every file of a pack is checked like an upload: by its content, deeply, and against its stored hash."""
     data = _read(doc)
     try:
-        inspect_upload(io.BytesIO(data), filename=None, declared_type=None, max_bytes=max(len(data), 1))
+        inspect_upload(io.BytesIO(data), filename=None, declared_type=None, max_bytes=max(len(data), 1),
+                       accepted=ANSWER_TYPES)
     except RejectedFile:
         raise InvalidInput(N_("The file %(name)s cannot be sent: it fails the checks every file goes through. "
                               "Replace it with a clean copy (a scan or a new PDF)."),
@@ -450,7 +494,7 @@ def _checked_answer_file(doc: Document) -> bytes:
     return data
 
 
-_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+_EXTENSIONS = dict(ANSWER_TYPES)
 
 
 def _zip_name(index: int, name: str, mime: str) -> str:
@@ -914,6 +958,39 @@ def record_download(link: DownloadLink, doc: Document, *, ip: str | None, user_a
     return data
 
 
+#: Files larger than this are streamed to the requester (a collected pack may weigh gigabytes, issue 16).
+STREAM_DOWNLOAD_BYTES = 16 * 1024 * 1024
+
+
+def stream_download(link: DownloadLink, doc: Document, *, ip: str | None, user_agent: str | None):
+    """Like ``record_download`` for a large file: the download is recorded, the content comes chunk by chunk.
+
+    The SHA-256 is checked as the chunks go; a mismatch (the store was altered) stops the stream short, so
+    the requester's copy is visibly incomplete, and is logged for the operators.
+    """
+    from .documents import file_store
+
+    doc_, entry = link_file(link, doc.id)
+    name = doc_.storage_name
+    db.session.add(Download(link=link, document_id=doc.id, sha256=entry["sha256"], ip=ip, user_agent=user_agent))
+    audit.record(Actor.for_requester(link.request, ip=ip, user_agent=user_agent), "answer_downloaded",
+                 request=link.request, details={"link_id": link.id, "document_id": doc.id, "sha256": entry["sha256"],
+                                                "streamed": True})
+    expected, doc_id = entry["sha256"], doc.id
+    store = file_store()
+
+    def chunks():
+        digest = hashlib.sha256()
+        for chunk in store.open_stream(name):
+            digest.update(chunk)
+            yield chunk
+        if digest.hexdigest() != expected:
+            log.error("document %s: streamed content does not match the hash of what was sent", doc_id)
+            raise RuntimeError("integrity")
+
+    return chunks(), doc_.size
+
+
 def reissue_link(req: DataRequest, actor: Actor, link_id: int) -> DownloadLink:
     """Staff send a new link for the same files; the old one stops working at once."""
     link = next((l for l in req.download_links if l.id == link_id), None)
@@ -1039,7 +1116,13 @@ def open_recipient_notifications(req: DataRequest, actor: Actor) -> list[Recipie
     policy = _policy()
     existing = {(n.activity, n.recipient_key, n.professional_id) for n in req.recipient_notifications}
     created = []
+    from ..systems.execution_report import executed_activities
+
+    # Executed through the systems: only the recipients of the activities whose data were changed (art. 19).
+    changed = executed_activities(req)
     for act in _concerned_activities(req):
+        if changed is not None and act.key not in changed:
+            continue
         for r in policy.recipients_for(act.key):
             for contact, problem, professional_id in _recipient_contacts(req, r):
                 if (act.key, r.key, professional_id) in existing:
@@ -1282,6 +1365,14 @@ def request_account_deactivation(req: DataRequest, actor: Actor) -> AccountDeact
     dz = AccountDeactivation(request=req, external_account_id=req.external_account_id,
                              status=DeactivationStatus.REQUESTED)
     db.session.add(dz)
+    from ..systems.rights import deactivate_through_systems
+
+    if deactivate_through_systems(req, actor) is not None:
+        # The application's system deactivates it (issue 17); the execution confirms it when done.
+        db.session.flush()
+        audit.record(actor, "account_deactivation_requested", request=req, details={
+            "through": "systems", "policy": "art. 8.2"})
+        return dz
     if req.external_account_id:
         from .webhooks import queue_webhook
 

@@ -438,6 +438,10 @@ def submit_request(
 
         checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
         routing.auto_route(req, actor)
+        # Verified at intake (account, in person): the collection starts now (issue 16), as for one that opens later.
+        from ..systems.collection import start_collection
+
+        start_collection(req, actor)
     elif req.status == Status.AWAITING_IDENTITY:
         from .identity import after_email_confirmed
 

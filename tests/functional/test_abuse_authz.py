@@ -140,6 +140,8 @@ EXPECTED: dict[str, dict] = {
     "tasks.medical_item_POST": token_route("task", 422, 422),  # no item named: nothing recorded (CSP R.1111-1)
     "tasks.step_POST": token_route("task", 422, 422),         # no step chosen: nothing ticked (the checklist)
     "tasks.renew_POST": token_route("task", 303, 303),        # the link still works: nothing to renew
+    # The professional approves the erasure of shared health content (issue 17); no systems file here: 409.
+    "tasks.erasure_approval_POST": token_route("task", 409, 409),
     # The back-office (issue 5): admin everything; DPO requests, register, statistics, webhook log;
     # agent requests but no accounts, register or statistics; auditor reads only.
     "backoffice.queue_GET": staff_only(ALL_STAFF, 200, "GET"),
@@ -156,6 +158,8 @@ EXPECTED: dict[str, dict] = {
     "backoffice.intake_POST": staff_only(WRITERS, 422, "POST"),
     "backoffice.register_GET": staff_only(FIGURES, 200, "GET"),
     "backoffice.register_csv_GET": staff_only(FIGURES, 200, "GET"),
+    # The art. 21(3) suppression list (hashes only) goes to marketing: admin and DPO (issue 17).
+    "backoffice.suppression_csv_GET": staff_only({"admin", "dpo"}, 200, "GET"),
     "backoffice.stats_GET": staff_only(FIGURES, 200, "GET"),
     "backoffice.admin_GET": staff_only({"admin"}, 200, "GET"),
     "backoffice.admin_staff_create_POST": staff_only({"admin"}, 422, "POST"),
@@ -175,11 +179,29 @@ EXPECTED: dict[str, dict] = {
     "backoffice.recipient_impossible_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.deactivation_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.erasure_plan_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Execution on the systems (issue 17): agents compute a dry run; approving and executing is the DPO's.
+    "backoffice.dry_run_POST": staff_only(WRITERS, PASSES, "POST"),
+    "backoffice.dry_run_approve_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.dry_run_reject_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.dry_run_execute_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.execution_resume_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_remove_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.directive_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Collection (issue 16): "run again" on a failed system is the DPO's (and admin's); no run 999999: a 404
+    # after the check. A manual system's owner link: nobody here holds one (404). The professional's review
+    # of sealed content (policy art. 8.2) opens with their task link; no collection here: 404 after the check.
+    "systems.rerun_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "systems.owner_GET": everyone(404),
+    "systems.owner_POST": everyone(404),
+    # A manual system's owner confirms an execution (issue 17): only their own link opens it.
+    "execution_owner.owner_execute_GET": everyone(404),
+    "execution_owner.owner_execute_POST": everyone(404),
+    "systems.review_GET": token_route("task", 404, 404),
+    "systems.review_withhold_POST": token_route("task", 404, 404),
+    "systems.review_release_POST": token_route("task", 404, 404),
     # The JSON API: a bearer key with the right scope, nothing else (a staff session cookie is no key).
     "requests.requests_POST": api_only({"submit", "staff"}, 422),          # the empty body
     "requests.requests_GET": api_only({"read", "staff"}, 200),
@@ -187,6 +209,7 @@ EXPECTED: dict[str, dict] = {
     "requests.request_actions_POST": api_only({"staff"}, 422),
     "directory.professionals_POST": api_only({"directory"}, 422),
     "directory.care_links_POST": api_only({"directory"}, 422),
+    "suppression.suppression_GET": api_only({"staff"}, 200),             # and a "suppression" key (issue 17)
     "opendsr.opengdpr_requests_POST": api_only({"submit", "staff"}, 400),   # OpenDSR says 400 (spec §7.6)
     # Another client's OpenDSR request: a submit key sees its own only (404 for the others'); read and staff see all.
     "opendsr.opengdpr_request_GET": {**api_only({"submit", "read", "staff"}, 200), "key_submit": 404},
@@ -213,7 +236,7 @@ TOKEN_FAMILY = {
 
 
 def token_family(endpoint: str) -> str | None:
-    if endpoint.startswith("tasks."):
+    if endpoint.startswith(("tasks.", "systems.review")):
         return "task"
     return TOKEN_FAMILY.get(endpoint)
 
@@ -288,7 +311,7 @@ def world(app_with_opendsr, mailbox):
             "message_id": failed.id, "subject_request_id": submission.client_reference, "form": "note",
             "filename": "style.css",
             # Recipient notifications and portable datasets do not exist on an access request: a 404 after the check.
-            "task_id": 999999, "dataset_id": 999999, "page": 1,
+            "task_id": 999999, "dataset_id": 999999, "page": 1, "run_id": 999999, "dry_run_id": 999999,
         },
     }
 

@@ -7,6 +7,7 @@ from ...deadlines import legal_day
 from ...errors import InvalidInput
 from ...models import utcnow
 from ...services import register as register_service
+from ...services import suppression
 from ..common import translate_error
 from . import bp
 from .auth import staff_required
@@ -38,3 +39,14 @@ def register_GET():
     """What the export holds and how to open it (UTF-8 with BOM, semicolons)."""
     return render_template("backoffice/register.html", args=request.args.to_dict(),
                            columns=register_service.COLUMNS)
+
+
+@bp.get("/suppression.csv")
+@staff_required("admin", "dpo")
+def suppression_csv_GET():
+    """The art. 21(3) suppression list (hashes only) for a marketing tool that cannot call the API."""
+    name = f"dsar-suppression-{legal_day(utcnow()).isoformat()}.csv"
+    return Response(stream_with_context(suppression.stream_csv()), mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{name}"',
+    })

@@ -287,6 +287,11 @@ def document_GET(reference: str, document_id: int):
     doc = db.session.get(Document, document_id)
     if doc is None or doc.request_id != req.id:
         abort(404)
+    from ...systems.packs import holds_sealed_content
+
+    if holds_sealed_content(doc):
+        # Shared health content (policy art. 8.2): IDOMED staff never open it; counts are on the request page.
+        abort(403)
     data = read_document(doc)
     # A view changes nothing on the request: it must not make the forms of open pages stale.
     audit.record(staff_actor(), "document_viewed", request=req, touch=False,

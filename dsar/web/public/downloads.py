@@ -118,13 +118,18 @@ def download_file_GET(token: str, document_id: int):
         from ...errors import NotFound
 
         raise NotFound(N_("This file is not part of this answer."))
-    data = fulfilment.record_download(link, doc, ip=client_ip(), user_agent=user_agent())
+    if doc.size > fulfilment.STREAM_DOWNLOAD_BYTES:
+        # A large pack (collected data, issue 16) is never read whole into the web worker's memory.
+        body, size = fulfilment.stream_download(link, doc, ip=client_ip(), user_agent=user_agent())
+    else:
+        body = fulfilment.record_download(link, doc, ip=client_ip(), user_agent=user_agent())
+        size = len(body)
     db.session.commit()
     name = doc.display_name
     ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "file"
-    response = Response(data, mimetype=doc.mime)
+    response = Response(body, mimetype=doc.mime, direct_passthrough=not isinstance(body, bytes))
     response.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    response.headers["Content-Length"] = str(len(data))
+    response.headers["Content-Length"] = str(size)
     return response
 
 
