@@ -221,6 +221,22 @@ def letter_ready_policy(tmp_path_factory):
                                      tmp_path_factory.mktemp("policy") / "idomed-resolved.yaml"))
 
 
+@pytest.fixture(scope="session")
+def policy_without_handover(letter_ready_policy, tmp_path_factory):
+    """A controller's policy that destroys shared health content on the patient's request.
+
+    IDOMED's keeps it in the professional's record until handed over at the end of their contract (policy
+    art. 12, ``disposal: handover_to_professional``), so its erasures never touch sealed tables. This policy,
+    the same file without that rule, is the case where the professional in charge must approve the part of an
+    erasure that changes shared health content (policy art. 8.2).
+    """
+    text = Path(letter_ready_policy).read_text(encoding="utf-8")
+    assert "disposal: handover_to_professional" in text
+    path = tmp_path_factory.mktemp("policy") / "without-handover.yaml"
+    path.write_text(text.replace("disposal: handover_to_professional", "disposal: destroy"), encoding="utf-8")
+    return str(path)
+
+
 @pytest.fixture
 def make_app(_migrated, redis_url, queue_name, smtp_server, tmp_path, letter_ready_policy):
     """Build an app on the test database; overrides win. Emptied after the test."""

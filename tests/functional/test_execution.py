@@ -23,8 +23,10 @@ from tests.factories import make_request, make_staff
 
 
 @pytest.fixture
-def sapp(make_app, appdb):
-    app = systems_app(make_app)
+def sapp(make_app, appdb, policy_without_handover):
+    # A policy that destroys shared health content on request, so that erasures reach the sealed tables and the
+    # professional in charge approves (policy art. 8.2); IDOMED's own keeps it: see test_execution.py, the end.
+    app = systems_app(make_app, DSAR_POLICY=policy_without_handover)
     with app.app_context():
         yield app
 
@@ -266,3 +268,21 @@ def test_the_professional_in_charge_approves_the_sealed_part_from_the_task_page(
     assert events(req, "dry_run_approved_sealed")[0].actor_type == "professional"
     # A second approval is refused: nothing is recorded twice.
     assert client.post(f"/task/{token}/erasure-approval").status_code == 409
+
+
+def test_with_idomeds_policy_a_patients_erasure_keeps_the_shared_health_content(make_app, appdb):
+    """IDOMED's policy art. 12: conversations are "détruites après remise à l'Utilisateur Professionnel au terme de
+    son contrat": the platform does not erase them on the patient's request (GDPR art. 17(3)(b)-(c)); the dry run
+    keeps every sealed table on those grounds and nothing sealed waits for the professional's approval."""
+    app = systems_app(make_app)
+    with app.app_context():
+        req = erasure_request(app.extensions["dsar_policy"])
+        dr = execution.compute_dry_run(req, staff())
+        db.session.commit()
+        sealed = {l.table: l for l in dr.lines if l.sealed}
+        assert set(sealed) >= {"messages", "documents"}
+        assert {l.action for l in sealed.values()} == {"keep"}
+        assert all(set(l.grounds) == {"legal_obligation", "public_health"} for l in sealed.values())
+        assert lines_of(dr)[("devices", "delete")] == 1 and not dr.needs_professional
+        execution.approve(dr, staff())
+        assert dr.status == DryRunStatus.APPROVED

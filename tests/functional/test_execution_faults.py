@@ -36,8 +36,10 @@ LOCKED = "conversation_members"
 
 
 @pytest.fixture
-def sapp(make_app, appdb):
-    app = systems_app(make_app)
+def sapp(make_app, appdb, policy_without_handover):
+    # A policy that destroys shared health content on request, so that erasures reach the sealed tables and the
+    # professional in charge approves (policy art. 8.2); IDOMED's own keeps it: see test_execution.py, the end.
+    app = systems_app(make_app, DSAR_POLICY=policy_without_handover)
     with app.app_context():
         yield app
 
@@ -167,6 +169,7 @@ def test_a_worker_killed_mid_erasure_is_retried_and_ends_as_a_fault_free_run(sap
     locker.execute(sa.text(f"LOCK TABLE {LOCKED} IN SHARE MODE"))
     env = _worker_env(sapp, 25, tmp_path)
     env.update({"DSAR_SYSTEMS": sapp.config["DSAR_SYSTEMS"], "DSAR_HASH_KEY": sapp.config["DSAR_HASH_KEY"],
+                "DSAR_POLICY": sapp.config["DSAR_POLICY"],
                 "DSAR_FILES_DIR": sapp.config["DSAR_FILES_DIR"], **appdb.env()})
     worker = subprocess.Popen([str(Path(sys.executable).parent / "dsar"), "worker"], cwd=ROOT, env=env,
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

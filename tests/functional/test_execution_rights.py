@@ -18,6 +18,7 @@ from dsar.systems import execution, rights
 from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
 from tests.collection_support import events
 from tests.factories import make_request
+from tests.outbox_support import text_as_sent
 from tests.functional.test_execution import policy, run_all, sapp, staff  # noqa: F401 - fixtures
 
 
@@ -146,7 +147,7 @@ def test_an_http_system_gets_the_erasure_as_a_signed_call_and_its_count_is_kept(
             assert [e.details["records"] for e in events(req, "execution_call_done")] == [2]
 
 
-def test_a_manual_systems_owner_confirms_the_records_handled_and_the_erasure_completes(make_app, appdb, tmp_path,
+def test_a_manual_systems_owner_confirms_the_records_handled_and_the_erasure_completes(make_app, appdb, tmp_path, smtp_server,
                                                                                       monkeypatch):
     """The owner gets a link (stored hashed), sees what to do and for whom, confirms how many records they
     handled: stored on the run, audited; only then is the dry run executed and the identifiers purged."""
@@ -180,7 +181,7 @@ def test_a_manual_systems_owner_confirms_the_records_handled_and_the_erasure_com
             assert db.session.get(DryRun, dr.id).status == "executing"
             [mail] = [m for m in db.session.query(OutboxMessage).filter_by(request_id=req.id)
                       if m.recipient == "compta@example.test"]
-            token = re.search(r"/systems/execute/([A-Za-z0-9_-]+)", mail.body_text).group(1)
+            token = re.search(r"/systems/execute/([A-Za-z0-9_-]+)", text_as_sent(mail, smtp_server)).group(1)
             assert runs["archives"].owner_token_hash and token not in runs["archives"].owner_token_hash
             client = app.test_client()
             page = client.get(f"/systems/execute/{token}").get_data(as_text=True)
