@@ -7,17 +7,18 @@ from pathlib import Path
 
 from flask import Flask, g, request, session
 
-from .config import PROJECT_ROOT, ConfigError, load_settings
+from .config import ConfigError, load_settings
+from .resources import data_path, default_instance_path
 
 __all__ = ["create_app", "ConfigError"]
 
 
 def create_app(config: dict | None = None) -> Flask:
-    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("DSAR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("DSAR_INSTANCE_PATH") or default_instance_path()
     app = Flask(
         __name__,
-        instance_path=str(Path(instance_path).resolve()),
-        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        template_folder=str(data_path("templates")),
         static_folder="static",
     )
     app.config.update(load_settings(Path(app.instance_path), config))
@@ -29,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
-    ext.migrate.init_app(app, ext.db, directory=str(PROJECT_ROOT / "migrations"))
+    ext.migrate.init_app(app, ext.db, directory=str(data_path("migrations")))
     ext.csrf.init_app(app)
     ext.babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Europe/Paris")
     ext.limiter.init_app(app)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .resources import data_path
 
 
 class ConfigError(RuntimeError):
@@ -88,7 +88,7 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "RQ_QUEUE": os.environ.get("DSAR_QUEUE", "dsar"),
-        "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(PROJECT_ROOT / "workflows" / "idomed.yaml"),
+        "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(data_path("workflows", "idomed.yaml")),
         "DSAR_FILES_DIR": os.environ.get("DSAR_FILES_DIR") or str(instance_path / "files"),
         "DSAR_MAIL_DIR": os.environ.get("DSAR_MAIL_DIR") or str(instance_path / "mail"),
         "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or ("http://127.0.0.1:5000" if lenient else "")).rstrip("/"),
