@@ -55,6 +55,18 @@ def _key_list(value) -> list[str]:
     return [k.strip() for k in items if k and k.strip()]
 
 
+def database_uri(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs use psycopg 3, the driver dsar depends on.
+
+    SQLAlchemy before 2.1 reads a bare ``postgresql://`` as psycopg2, which is not installed; an explicit driver
+    (``postgresql+psycopg://``, ``sqlite://``) is kept as given.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in {"postgresql", "postgres"}:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment and ``overrides``."""
     overrides = dict(overrides or {})
@@ -138,6 +150,7 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     if "DSAR_FILE_KEYS" in overrides:
         overrides["DSAR_FILE_KEYS"] = _key_list(overrides["DSAR_FILE_KEYS"])
     settings.update(overrides)
+    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["SQLALCHEMY_DATABASE_URI"])
     if env == "production":
         if not settings["PUBLIC_BASE_URL"]:
             raise ConfigError("PUBLIC_BASE_URL is not set: links in emails need the service's public address.")
