@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="static",
     )
     app.config.update(load_settings(Path(app.instance_path), config))
+    _trust_proxies(app)
     # Each area keeps its own catalogue (dsar/**/translations); Flask-Babel merges them.
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(
         sorted(str(p) for p in Path(__file__).parent.rglob("translations") if p.is_dir())) or "translations")
@@ -59,6 +60,19 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["DSAR_RUN_PERIODIC_IN_PROCESS"] and not app.config["REDIS_URL"]:
         _start_periodic_on_first_request(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind DSAR_TRUSTED_PROXIES reverse proxies, the client's address and scheme are the forwarded ones.
+
+    Rate limits, the audit trail and secure-cookie decisions read ``request.remote_addr``/``scheme``; ProxyFix takes
+    the address the last trusted proxy saw, so a client cannot choose its own by sending X-Forwarded-For.
+    """
+    hops = app.config["DSAR_TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _start_periodic_on_first_request(app: Flask) -> None:

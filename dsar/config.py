@@ -139,6 +139,10 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         # Embedded mode only: the web server runs the periodic jobs itself (production uses `rq cron`).
         "DSAR_RUN_PERIODIC_IN_PROCESS": _bool(os.environ.get("DSAR_RUN_PERIODIC_IN_PROCESS")),
+        # Reverse proxies in front of the service that set X-Forwarded-For/-Proto/-Host (ProxyFix). Required behind
+        # a proxy: with 0 every visitor has the proxy's address (one shared rate limit, the proxy in the audit trail);
+        # more than the real number lets a client choose its own address.
+        "DSAR_TRUSTED_PROXIES": _int("DSAR_TRUSTED_PROXIES", 0),
         "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
         "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
         "API_TITLE": "dsar",
@@ -157,6 +161,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(os.environ.get("DSAR_ALLOW_SQLITE")):
             # SQLite is the embedded default for trying the service, not for patients' data.
             raise ConfigError("DATABASE_URL is not set: production needs PostgreSQL (or DSAR_ALLOW_SQLITE=1).")
+    if not isinstance(settings["DSAR_TRUSTED_PROXIES"], int) or not 0 <= settings["DSAR_TRUSTED_PROXIES"] <= 5:
+        raise ConfigError("DSAR_TRUSTED_PROXIES must be the number of reverse proxies in front of dsar (0 to 5)")
     for key in settings["DSAR_FILE_KEYS"]:
         try:
             Fernet(key)
