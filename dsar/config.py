@@ -143,6 +143,11 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         # a proxy: with 0 every visitor has the proxy's address (one shared rate limit, the proxy in the audit trail);
         # more than the real number lets a client choose its own address.
         "DSAR_TRUSTED_PROXIES": _int("DSAR_TRUSTED_PROXIES", 0),
+        # /health: 503 beyond these ages (seconds); the details only for "Authorization: Bearer <DSAR_HEALTH_TOKEN>".
+        "DSAR_HEALTH_WORKER_MAX_AGE": _int("DSAR_HEALTH_WORKER_MAX_AGE", 120),
+        "DSAR_HEALTH_SCHEDULER_MAX_AGE": _int("DSAR_HEALTH_SCHEDULER_MAX_AGE", 180),
+        "DSAR_HEALTH_OUTBOX_MAX_AGE": _int("DSAR_HEALTH_OUTBOX_MAX_AGE", 1800),
+        "DSAR_HEALTH_TOKEN": os.environ.get("DSAR_HEALTH_TOKEN") or None,
         "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
         "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
         "API_TITLE": "dsar",

@@ -158,6 +158,7 @@ class RQBackend:
                 func=spec.func_path,
                 args=spec.args,
                 job_id=spec.job_id,
+                timeout=getattr(resolve(spec.func_path), "job_timeout", None),   # e.g. outbox.SEND_TIMEOUT
                 retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                 result_ttl=3600,
                 failure_ttl=30 * 86400,

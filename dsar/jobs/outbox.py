@@ -14,8 +14,14 @@ from . import enqueue_after_commit, job
 
 log = logging.getLogger(__name__)
 
-# A message claimed longer ago than this is taken to belong to a worker that died.
-CLAIM_TIMEOUT = timedelta(minutes=10)
+#: The longest one delivery may take, in seconds: the deliver job's RQ timeout, past which RQ kills the job (so a
+#: stalled SMTP server or webhook receiver cannot hold a message longer). Each SMTP exchange has MAIL_TIMEOUT (30 s).
+SEND_TIMEOUT = 90
+#: A claim older than the send timeout plus the commit recording its result belongs to a worker that died: the sweep
+#: (every minute) gives the message back. Delivery is therefore at least once: a worker killed after the server
+#: accepted a message (250) but before the commit marking it sent leaves a claim that expires, and the message goes
+#: out again with the same Message-ID. Outside that window it goes out once.
+CLAIM_TIMEOUT = timedelta(seconds=SEND_TIMEOUT + 15)
 BACKOFF = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600]
 
 
@@ -36,7 +42,8 @@ def _claim(message_id: int) -> OutboxMessage | None:
 
 @job
 def deliver(message_id: int) -> str:
-    """Send one message. A retry of a message already sent (or being sent) does nothing."""
+    """Send one message. A retry of a message already sent (or being sent) does nothing. At least once: see
+    CLAIM_TIMEOUT."""
     msg = _claim(message_id)
     if msg is None:
         return "skipped"
@@ -108,3 +115,6 @@ def sweep_outbox(limit: int = 500) -> int:
         enqueue_after_commit(deliver, message_id, job_id=f"outbox-{message_id}")
     db.session.commit()
     return len(ids)
+
+
+deliver.job_timeout = SEND_TIMEOUT

@@ -1,4 +1,5 @@
-"""Periodic jobs, declared once: run by ``rq cron`` in production, by the dev server in embedded mode."""
+"""Periodic jobs, declared once: run by ``dsar scheduler`` in production (jobs/scheduler.py), by the dev server in
+embedded mode."""
 from __future__ import annotations
 
 import logging
@@ -30,16 +31,6 @@ PERIODIC: list[Periodic] = [
     # Answers: delete the files of download links past expiry plus grace, keeping their hashes (hourly).
     Periodic("purge-delivered-files", "dsar.jobs.fulfilment.purge_delivered_files", cron="35 * * * *"),
 ]
-
-
-def register_with_rq_cron(queue_name: str) -> None:
-    """Called by ``dsar/jobs/cron_config.py`` when ``rq cron`` loads it."""
-    from rq import cron
-
-    from . import resolve
-
-    for p in PERIODIC:
-        cron.register(resolve(p.func_path), queue_name, interval=p.interval, cron=p.cron, name=p.name)
 
 
 class InProcessScheduler(threading.Thread):

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from dsar.extensions import db
+from health_support import alive
 from dsar.jobs.outbox import deliver, sweep_outbox
 from dsar.models import OutboxMessage
 from dsar.services.notifications import queue_email
@@ -113,6 +114,7 @@ def test_emails_written_while_redis_is_down_are_delivered_once_it_is_back(make_a
             db.session.commit()   # the enqueue fails after the commit; the rows stay
         assert {r.status for r in outbox_rows()} == {"pending"}
     private_redis.start()
+    alive(app)              # a worker and the scheduler beating: /health checks them too
     with app.app_context():
         assert client.get("/health").status_code == 200
         backend = app.extensions["dsar_jobs"]
@@ -128,3 +130,44 @@ def test_emails_written_while_redis_is_down_are_delivered_once_it_is_back(make_a
     time.sleep(0.3)
     recipients = sorted(m["To"] for m in mailbox.messages)
     assert recipients == sorted(f"person{i}@example.test" for i in range(20))
+
+
+def test_a_dead_workers_claim_is_released_once_the_send_timeout_has_passed(app, mailbox, run_jobs):
+    """The claim timeout matches the send timeout (issue 14, item 7): a message held by a killed worker goes out
+    about two minutes later, not ten; a claim younger than a send may take is left alone (no second send)."""
+    from datetime import timedelta
+
+    from dsar.jobs.outbox import CLAIM_TIMEOUT, SEND_TIMEOUT
+    from dsar.models import utcnow
+
+    assert timedelta(seconds=SEND_TIMEOUT) < CLAIM_TIMEOUT <= timedelta(seconds=SEND_TIMEOUT + 30)
+    assert app.config["MAIL_TIMEOUT"] < SEND_TIMEOUT
+    msg = queue_email("held@example.test", "notice", "fr", NOTICE)
+    db.session.flush()
+    msg_id = msg.id
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == msg_id).values(
+        status="sending", attempts=1, claimed_at=utcnow() - timedelta(seconds=SEND_TIMEOUT)))
+    db.session.commit()
+    run_jobs()                                          # the job finds it claimed: skipped
+    assert sweep_outbox() == 0 and outbox_rows()[0].status == "sending"
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == msg_id).values(
+        claimed_at=utcnow() - CLAIM_TIMEOUT - timedelta(seconds=1)))
+    db.session.commit()
+    assert sweep_outbox() == 1
+    run_jobs()
+    mailbox.wait_for(1)
+    [row] = outbox_rows()
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+@pytest.mark.redis
+def test_a_delivery_job_is_killed_by_rq_at_the_send_timeout(app):
+    from rq import Queue
+
+    from dsar.jobs.outbox import SEND_TIMEOUT
+
+    msg = queue_email("someone@example.test", "notice", "fr", NOTICE)
+    db.session.commit()
+    backend = app.extensions["dsar_jobs"]
+    [job] = Queue(backend.queue_name, connection=backend.redis).get_jobs()
+    assert job.id == f"outbox-{msg.id}" and job.timeout == SEND_TIMEOUT
