@@ -32,6 +32,10 @@ def register_cli(app) -> None:
     if app.config["DSAR_ENV"] != "production":
         app.cli.add_command(demo_totp)
     from .cli_directory import import_care_links_command, import_professionals_command
+    from .cli_operations import reset_second_factor_command, rotate_keys_command
+
+    app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(reset_second_factor_command)
 
     app.cli.add_command(import_professionals_command)
     app.cli.add_command(import_care_links_command)

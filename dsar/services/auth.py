@@ -286,6 +286,21 @@ def reset_account(staff: Staff, actor: Actor) -> str:
     return password_reset_token(staff)
 
 
+def reset_second_factor(staff: Staff, actor: Actor) -> None:
+    """Break-glass (``dsar reset-second-factor``): the TOTP authenticator is forgotten, sessions end, the lock lifts.
+
+    The password stays; at the next sign-in the person enrols a new authenticator. For when the only admin lost
+    theirs, so that no admin is left to use the back-office reset.
+    """
+    staff.totp_secret = None
+    staff.totp_confirmed_at = None
+    staff.totp_last_step = None
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.session_epoch = (staff.session_epoch or 0) + 1
+    audit.record(actor, "second_factor_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
+
+
 def unlock_account(staff: Staff, actor: Actor) -> None:
     staff.failed_logins = 0
     staff.locked_until = None
