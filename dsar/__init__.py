@@ -1,7 +1,6 @@
 """dsar: a GDPR data subject request service. ``create_app`` builds it; importing has no side effects."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -113,6 +112,11 @@ def _select_locale():
 
 
 def _configure_logging(app: Flask) -> None:
-    # Log lines carry references and ids, never names, emails or documents.
-    if not app.logger.handlers or app.config["DSAR_ENV"] == "production":
-        logging.basicConfig(level=os.environ.get("DSAR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Log lines carry references and ids, never names, emails or documents (dsar/logs.py).
+    # Flask's own handler on the app's logger printed every dsar line a second time, after the root's.
+    from flask.logging import default_handler
+
+    from .logs import configure
+
+    app.logger.removeHandler(default_handler)
+    configure(os.environ.get("DSAR_LOG_LEVEL", "INFO"), app.config["DSAR_LOG_FORMAT"])

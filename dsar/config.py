@@ -143,6 +143,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         # a proxy: with 0 every visitor has the proxy's address (one shared rate limit, the proxy in the audit trail);
         # more than the real number lets a client choose its own address.
         "DSAR_TRUSTED_PROXIES": _int("DSAR_TRUSTED_PROXIES", 0),
+        # Log lines as text or as one JSON object per line (dsar/logs.py).
+        "DSAR_LOG_FORMAT": os.environ.get("DSAR_LOG_FORMAT") or "text",
         # /health: 503 beyond these ages (seconds); the details only for "Authorization: Bearer <DSAR_HEALTH_TOKEN>".
         "DSAR_HEALTH_WORKER_MAX_AGE": _int("DSAR_HEALTH_WORKER_MAX_AGE", 120),
         "DSAR_HEALTH_SCHEDULER_MAX_AGE": _int("DSAR_HEALTH_SCHEDULER_MAX_AGE", 180),
@@ -166,6 +168,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(os.environ.get("DSAR_ALLOW_SQLITE")):
             # SQLite is the embedded default for trying the service, not for patients' data.
             raise ConfigError("DATABASE_URL is not set: production needs PostgreSQL (or DSAR_ALLOW_SQLITE=1).")
+    if settings["DSAR_LOG_FORMAT"] not in {"text", "json"}:
+        raise ConfigError("DSAR_LOG_FORMAT must be text or json")
     if not isinstance(settings["DSAR_TRUSTED_PROXIES"], int) or not 0 <= settings["DSAR_TRUSTED_PROXIES"] <= 5:
         raise ConfigError("DSAR_TRUSTED_PROXIES must be the number of reverse proxies in front of dsar (0 to 5)")
     for key in settings["DSAR_FILE_KEYS"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import logging
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from ..models.enums import StaffRole
 from ..security import DUMMY_HASH, decrypt_secret, encrypt_secret, hash_password, needs_rehash, verify_password
 from ..tokens import TokenError, make_token, read_token
 from .staff import check_password_strength
+
+log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)
@@ -101,6 +104,10 @@ def _record_failure(counter, now: datetime, staff: Staff | None, ip: str | None,
     if isinstance(counter, LoginThrottle):
         counter.last_failed_at = now
         db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failed_at < now - THROTTLE_ROWS_KEPT))
+    # For intrusion monitoring: the account id (or "unknown"), never the email typed, the password or the address.
+    log.warning("back-office sign-in failed: reason=%s account=%s failures=%d%s", reason,
+                staff.id if staff is not None else "unknown", counter.failed_logins,
+                " (locked)" if counter.failed_logins >= MAX_FAILURES else "")
     if staff is not None:
         locked = counter.failed_logins >= MAX_FAILURES
         audit.record(_staff_actor(staff, ip), "login_locked" if locked else "login_failed", stream=staff_stream(staff),
