@@ -18,7 +18,9 @@ trap cleanup EXIT
 fail() { echo "check_wheel: FAILED: $*" >&2; [[ -f $work/gunicorn.log ]] && tail -20 "$work/gunicorn.log" >&2; exit 1; }
 start=$SECONDS
 
-# 1. Build the wheel (the checkout's build tools; no network needed for the build itself).
+# 1. Build the wheel (the checkout's build tools; no network needed for the build itself). A stale build/ could
+#    carry a module deleted since: build from a clean one.
+rm -rf build
 if [[ -x $BUILD_PIP ]]; then
   "$BUILD_PIP" wheel -q --no-deps --no-build-isolation -w "$work/dist" . >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "wheel build"; }
 else
@@ -49,7 +51,7 @@ where=$("$BIN/python" -c 'import dsar, dsar.resources as r; print(dsar.__file__,
 api_key=$("$BIN/dsar" create-api-key --name "wheel check" --scope submit | tail -1)
 
 port=$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/gunicorn" -w 1 -b "127.0.0.1:$port" dsar.wsgi:app >"$work/gunicorn.log" 2>&1 &
+"$BIN/gunicorn" -c python:dsar.gunicorn_conf --workers 1 --bind "127.0.0.1:$port" dsar.wsgi:app >"$work/gunicorn.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   curl -fs -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break
@@ -70,6 +72,7 @@ status=$(curl -sS -o "$work/api.json" -w '%{http_code}' -H "Authorization: Beare
   -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/api/v1/requests")
 [[ $status == 201 ]] || { cat "$work/api.json"; fail "API submission answered $status"; }
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+grep -q '"GET / HTTP/1.1" 200' "$work/gunicorn.log" || fail "the shipped gunicorn config wrote no access log line"
 
 # 4. A letter (PDF read back) and an email, in French, from the installed templates and catalogues.
 "$BIN/python" - <<'PY' || fail "rendering a letter and an email"
