@@ -118,3 +118,6 @@ def sweep_outbox(limit: int = 500) -> int:
 
 
 deliver.job_timeout = SEND_TIMEOUT
+# Retries follow the message's own back-off (next_attempt_at) through sweep_outbox, run every minute by the
+# scheduler that /health watches; RQ's delayed retries would wait on a worker's scheduler and could outlive it.
+deliver.retried_by_sweep = True

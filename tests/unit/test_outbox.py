@@ -171,3 +171,36 @@ def test_a_delivery_job_is_killed_by_rq_at_the_send_timeout(app):
     backend = app.extensions["dsar_jobs"]
     [job] = Queue(backend.queue_name, connection=backend.redis).get_jobs()
     assert job.id == f"outbox-{msg.id}" and job.timeout == SEND_TIMEOUT
+
+
+@pytest.mark.redis
+def test_a_refused_delivery_is_retried_by_the_sweep_without_any_rq_scheduler(make_app, mailbox):
+    """A retry never waits on RQ's scheduler (issue 14, item 8): after a killed worker it may not be there. The
+    failed job is left failed, and the outbox sweep queues the message again once its back-off has passed."""
+    from rq import SimpleWorker
+    from rq.job import Job, JobStatus
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    broken = make_app(MAIL_PORT=closed_port)
+    with broken.app_context():
+        backend = broken.extensions["dsar_jobs"]
+        message_id = queue_email("someone@example.test", "notice", "fr", NOTICE).id
+        db.session.commit()
+        SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True, with_scheduler=False)
+        assert Job.fetch(f"outbox-{message_id}", connection=backend.redis).get_status() == JobStatus.FAILED
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert (row.status, row.attempts) == ("pending", 1)
+        row.next_attempt_at = row.created_at      # the back-off has passed
+        db.session.commit()
+    fixed = make_app()
+    with fixed.app_context():
+        assert sweep_outbox() == 1
+        backend = fixed.extensions["dsar_jobs"]
+        SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True, with_scheduler=False)
+        mailbox.wait_for(1)
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert (row.status, row.attempts) == ("sent", 2)
