@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
+    ext.release_session_quietly(app)
     ext.migrate.init_app(app, ext.db, directory=str(data_path("migrations")))
     ext.csrf.init_app(app)
     ext.babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Europe/Paris")

@@ -141,3 +141,31 @@ def test_a_database_outage_is_a_503_that_says_nothing_was_saved(make_app):
     assert res.headers["Retry-After"] == "5"
     body = res.get_json()
     assert body["error"] == "unavailable" and "Rien n'a été enregistré" in body["message"]
+
+
+def test_a_connection_lost_after_the_commit_does_not_turn_the_answer_into_a_500(make_app, monkeypatch):
+    """Issue 14, item 8: the database restarted between the commit and the end of the request. The work was saved;
+    closing the dead session must not make the answer a 500 (it did: the error came after the 503 handler)."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from api_support import account_request_body, bearer, make_key
+    from dsar.extensions import db
+    from dsar.models import DataRequest
+
+    app = make_app()
+    with app.app_context():
+        _, secret = make_key("submit")
+    real_close = Session.close
+
+    def close_on_a_dead_connection(self):
+        real_close(self)
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(Session, "close", close_on_a_dead_connection)
+    res = app.test_client().post("/api/v1/requests", json=account_request_body(), headers=bearer(secret))
+    monkeypatch.setattr(Session, "close", real_close)
+    assert res.status_code == 201, res.get_data(as_text=True)[:300]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(DataRequest)) == 1
