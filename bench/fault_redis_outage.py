@@ -49,7 +49,7 @@ def main() -> int:
         port = h.free_port()
         web = h.gunicorn("wsgi:app", env, workers=4, port=port, log=work / "gunicorn.log")
         worker = h.Supervised("worker", [str(h.BIN / "dsar"), "worker"], env, work / "worker.log")
-        cron = h.Supervised("cron", [str(h.BIN / "rq"), "cron", "dsar.jobs.cron_config", "-u", redis.url], env,
+        cron = h.Supervised("scheduler", [str(h.BIN / "dsar"), "scheduler"], env,
                             work / "cron.log")
         base = f"http://127.0.0.1:{port}"
         try:
