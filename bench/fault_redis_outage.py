@@ -53,9 +53,9 @@ def main() -> int:
                             work / "cron.log")
         base = f"http://127.0.0.1:{port}"
         try:
-            h.wait_http(f"{base}/health", timeout=60)
             worker.start()
             cron.start()
+            h.wait_http(f"{base}/health", timeout=90)      # 200: web, database, Redis, a worker and the scheduler
             first_codes: dict[int, int] = {}
             retries = {"count": 0, "gave_up": 0}
             lock = threading.Lock()

@@ -123,9 +123,9 @@ def main() -> int:
         window_kills = []
         random_kills = []
         try:
-            h.wait_http(f"{base}/health", timeout=60)
             worker.start()
             cron.start()
+            h.wait_http(f"{base}/health", timeout=90)      # 200: web, database, Redis, a worker and the scheduler
             time.sleep(3)
             # Phase 1: killed while the SMTP server holds the message.
             def trickle() -> None:
