@@ -105,16 +105,26 @@ def sweep_outbox(limit: int = 500) -> int:
         .values(status=OutboxStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
-    ids = db.session.execute(
-        sa.select(OutboxMessage.id)
+    due = db.session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.attempts)
         .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
-    ).scalars().all()
-    for message_id in ids:
-        enqueue_after_commit(deliver, message_id, job_id=f"outbox-{message_id}")
+    ).all()
+    for message_id, attempts in due:
+        enqueue_after_commit(deliver, message_id, job_id=delivery_job_id(message_id, attempts))
     db.session.commit()
-    return len(ids)
+    return len(due)
+
+
+def delivery_job_id(message_id: int, attempts: int) -> str:
+    """The RQ job id of a message's next attempt: ``outbox-<id>`` first, then ``outbox-<id>-<attempts>``.
+
+    One id per attempt: a job that only waits is not queued twice, but the job of a worker killed mid-send,
+    which RQ still believes "started" until its maintenance runs (up to 10 minutes), does not hold back the
+    next attempt either. Two jobs for one message are harmless anyway: only one can claim it.
+    """
+    return f"outbox-{message_id}" if not attempts else f"outbox-{message_id}-{attempts}"
 
 
 deliver.job_timeout = SEND_TIMEOUT
