@@ -15,7 +15,7 @@ import time
 from redis.exceptions import LockError
 from rq.cron import CronScheduler
 from rq.cron_scheduler_registry import get_registry_key
-from rq.exceptions import StopRequested
+from rq.exceptions import SchedulerNotFound, StopRequested
 
 from .schedule import PERIODIC
 
@@ -41,9 +41,16 @@ class LockedCronScheduler(CronScheduler):
         try:
             self.lock.reacquire()
         except LockError:
-            log.error("the scheduler lock was lost (another scheduler took over); this one stops")
+            log.error("the scheduler lock was lost (it expired, or Redis restarted empty); this one stops")
             raise StopRequested() from None
         super().heartbeat()
+
+    def register_death(self, pipeline=None) -> None:
+        # After Redis restarted empty the registry no longer knows this scheduler: nothing to unregister.
+        try:
+            super().register_death(pipeline)
+        except SchedulerNotFound:
+            pass
 
 
 def build_scheduler(connection, lock, queue_name: str) -> LockedCronScheduler:

@@ -105,3 +105,23 @@ def test_rq_cron_config_now_points_to_the_locked_scheduler():
     with pytest.raises(SystemExit, match="dsar scheduler"):
         importlib.import_module("dsar.jobs.cron_config")
 
+
+
+@pytest.mark.redis
+def test_a_scheduler_whose_lock_vanished_stops_cleanly(app):
+    """Redis restarted empty (fault_redis_outage.py): the lock and RQ's registry are gone; the scheduler stops
+    without a traceback, and systemd's restart takes the lock anew."""
+    from rq.exceptions import StopRequested
+
+    from dsar.jobs.scheduler import LOCK_KEY, LockedCronScheduler
+
+    redis = app.extensions["dsar_jobs"].redis
+    lock = redis.lock(LOCK_KEY, timeout=30, thread_local=False)
+    assert lock.acquire(blocking=False)
+    scheduler = LockedCronScheduler(redis, lock)
+    scheduler.register_birth()
+    scheduler.heartbeat()                         # holds the lock: beats
+    redis.flushdb()                               # Redis came back empty
+    with pytest.raises(StopRequested):
+        scheduler.heartbeat()
+    scheduler.register_death()                    # nothing to unregister: no error
