@@ -137,7 +137,7 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": _int("DSAR_SESSION_MINUTES", 30) * 60,
         "MAX_CONTENT_LENGTH": _int("DSAR_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
-        # Embedded mode only: the web server runs the periodic jobs itself (production uses `rq cron`).
+        # Embedded mode only: the web server runs the periodic jobs itself (production uses `dsar scheduler`).
         "DSAR_RUN_PERIODIC_IN_PROCESS": _bool(os.environ.get("DSAR_RUN_PERIODIC_IN_PROCESS")),
         # Reverse proxies in front of the service that set X-Forwarded-For/-Proto/-Host (ProxyFix). Required behind
         # a proxy: with 0 every visitor has the proxy's address (one shared rate limit, the proxy in the audit trail);
