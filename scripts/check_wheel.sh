@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/dsar-wheel.XXXXXX)
 server_pid=
 cleanup() {
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
+  rm -rf "$work" "$CHECKOUT/build"
 }
 trap cleanup EXIT
 fail() { echo "check_wheel: FAILED: $*" >&2; [[ -f $work/gunicorn.log ]] && tail -20 "$work/gunicorn.log" >&2; exit 1; }
