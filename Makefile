@@ -11,8 +11,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	@touch $@
 
 install: $(VENV)/.installed translations
@@ -39,8 +39,13 @@ run: install
 test: install
 	@bash tests/run.sh
 
+# A new migration on top of the current head (never a rebuilt 0001: that is the 0.1.0 schema, see CHANGELOG.md):
+#   make migration MESSAGE="what changed" REV=0002
 migration: $(VENV)/.installed
-	@bash migrations/regenerate.sh
+	@test -n "$(MESSAGE)" || { echo 'usage: make migration MESSAGE="what changed" [REV=0002]'; exit 2; }
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export DSAR_ENV=test DSAR_INSTANCE_PATH="$$tmp" DATABASE_URL="sqlite:///$$tmp/schema.db" REDIS_URL=; \
+	$(BIN)/dsar db upgrade >/dev/null 2>&1 && $(BIN)/dsar db migrate -m "$(MESSAGE)" $(if $(REV),--rev-id $(REV))
 
 bench: install
 	@echo "See bench/README.md: each benchmark is its own command."

@@ -1,4 +1,2 @@
-"""WSGI entry point: ``gunicorn wsgi:app``."""
-from dsar import create_app
-
-app = create_app()
+"""WSGI entry point from the checkout: ``gunicorn wsgi:app`` (an installed service uses ``dsar.wsgi:app``)."""
+from dsar.wsgi import app  # noqa: F401

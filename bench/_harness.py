@@ -175,11 +175,14 @@ def http_status(url: str, *, method: str = "GET", body: dict | None = None, head
         return err.code
 
 
-def wait_http(url: str, timeout: float = 60, expect: int = 200) -> float:
+def wait_http(url: str, timeout: float = 60, expect: int | tuple[int, ...] = 200) -> float:
+    """Wait for ``url`` to answer ``expect``. /health is 503 until a worker and the scheduler beat: a bench that runs
+    neither waits with ``expect=(200, 503)`` (the server is up)."""
+    expected = expect if isinstance(expect, tuple) else (expect,)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         try:
-            if http_status(url, timeout=2) == expect:
+            if http_status(url, timeout=2) in expected:
                 return time.monotonic() - started
         except OSError:
             pass

@@ -9,11 +9,13 @@ shared ``main`` cluster would break whatever else runs on the machine (``--clust
 knowingly). Modes: fast (the default: sessions cut, clean shutdown) twice, then immediate (a crash:
 recovery from the WAL on start).
 
-dsar runs with production settings (gunicorn 4 workers, Redis and SMTP of its own); 8 clients submit
-through the API without pause. For each restart: how long until /health answers 200 again, how many
-submissions failed meanwhile. At the end the failed submissions are retried with their client_reference,
-and the database is checked: every request has its subject, its requester, its 'received' event and its
-first email, and none is stored twice.
+dsar runs with production settings (gunicorn 4 workers, an RQ worker and ``dsar scheduler``, Redis and SMTP of
+its own); 8 clients submit through the API without pause, and a client whose submission failed sends it again
+at once with the same client_reference, during the outage, until it is stored. A probe reads /health 20 times
+a second. For each restart: the downtime (the longest stretch without a 200 from /health around it, from the
+first failed probe to the first 200 after it) and how many submissions failed meanwhile. Any 500 fails the run:
+the database being away must be a 503 in every phase of a request. At the end the database is checked: every
+request has its subject, its requester, its 'received' event and its first email, and none is stored twice.
 """
 from __future__ import annotations
 
@@ -62,6 +64,16 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
 
+def downtime(probes: list[tuple[float, int]], at: float, within: float = 60) -> float | None:
+    """Seconds from the first probe without a 200 at or after ``at`` to the first 200 after it."""
+    window = [(t, c) for t, c in probes if at - 0.5 <= t <= at + within]
+    down = next((t for t, c in window if c != 200), None)
+    if down is None:
+        return 0.0
+    up = next((t for t, c in window if t > down and c == 200), None)
+    return round(up - down, 2) if up is not None else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=90)
@@ -95,6 +107,9 @@ def main() -> int:
             env = h.production_env(url, redis.url, smtp_port=sink.port, DSAR_API_RATE_LIMIT="100000000 per minute")
             port = h.free_port()
             web = h.gunicorn("wsgi:app", env, workers=4, port=port, log=work / "gunicorn.log")
+            worker = h.Supervised("worker", [str(h.BIN / "dsar"), "worker"], env, work / "worker.log")
+            scheduler = h.Supervised("scheduler", [str(h.BIN / "dsar"), "scheduler"], env, work / "scheduler.log")
+            probes: list[tuple[float, int]] = []
             base = f"http://127.0.0.1:{port}"
             results: dict[int, list[tuple[float, int]]] = {}
             lock = threading.Lock()
@@ -106,17 +121,34 @@ def main() -> int:
                 while not stop.is_set():
                     with lock:
                         i = next(counter)
+                    body = h.account_submission(i, run)
+                    for _ in range(600):          # retried at once, during the outage, with the same client_reference
+                        try:
+                            code = h.http_status(f"{base}/api/v1/requests", method="POST", body=body,
+                                                 headers={"Authorization": f"Bearer {key}"}, timeout=60)
+                        except OSError:
+                            code = -1
+                        with lock:
+                            results.setdefault(i, []).append((time.monotonic() - t0, code))
+                        if code in (200, 201) or stop.is_set():
+                            break
+                        time.sleep(0.2)
+
+            def probe():
+                while not stop.is_set():
                     try:
-                        code = h.http_status(f"{base}/api/v1/requests", method="POST", body=h.account_submission(i, run),
-                                             headers={"Authorization": f"Bearer {key}"}, timeout=60)
+                        code = h.http_status(f"{base}/health", timeout=2)
                     except OSError:
                         code = -1
-                    with lock:
-                        results[i] = [(time.monotonic() - t0, code)]
+                    probes.append((time.monotonic() - t0, code))
+                    time.sleep(0.05)
 
             try:
-                h.wait_http(f"{base}/health", timeout=60)
+                worker.start()
+                scheduler.start()
+                h.wait_http(f"{base}/health", timeout=90)    # 200: a worker and the scheduler beat too
                 t0 = time.monotonic()
+                threading.Thread(target=probe, daemon=True).start()
                 clients = [threading.Thread(target=client) for _ in range(args.clients)]
                 for t in clients:
                     t.start()
@@ -141,9 +173,13 @@ def main() -> int:
                           f"{back:.2f} s after it returned" if back is not None else
                           f"   {at:5.1f} s: restart ({mode}): /health did not come back within 60 s", flush=True)
                 time.sleep(max(0.0, t0 + args.seconds - time.monotonic()))
+                time.sleep(5)                              # the last retries go through
                 stop.set()
                 for t in clients:
                     t.join(120)
+                for r in report["restarts"]:
+                    r["downtime_s"] = downtime(probes, r["at_s"])
+                    print(f"   restart ({r['mode']}) at {r['at_s']} s: /health not 200 for {r['downtime_s']} s", flush=True)
                 codes = [c for runs in results.values() for _, c in runs]
                 failed = sorted(i for i, runs in results.items() if runs[-1][1] not in (200, 201))
                 summary = {str(c): codes.count(c) for c in sorted(set(codes))}
@@ -166,11 +202,15 @@ def main() -> int:
                 eng.dispose()
             finally:
                 stop.set()
+                scheduler.stop()
+                worker.stop()
                 h.stop(web)
     finally:
         cluster.drop()
     half_written = sum(v for k, v in after_retry.items() if k.startswith("without"))
+    server_errors = summary.get("500", 0)
     ok = (half_written == 0 and after_retry["requests"] == len(results) == distinct_refs == stored_refs
+          and server_errors == 0
           and all(r["health_200_after_s"] is not None and r["health_200_after_s"] <= 10 for r in report["restarts"]))
     report.update({"submissions": len(results), "answers": summary, "failed_first_time": len(failed),
                    "stored_before_retry": before_retry, "retries": retried, "stored_after_retry": after_retry,
@@ -179,7 +219,9 @@ def main() -> int:
     print(f"   {len(failed)} failed submissions retried with their client_reference: {retried}")
     print(f"   after the retries: {after_retry}; stored twice: {stored_refs - distinct_refs}")
     slowest = max((r["health_200_after_s"] or 999) for r in report["restarts"])
-    print(f"== result: {'PASS' if ok else 'FAIL'}: /health back within {slowest:.2f} s of each restart; "
+    downtimes = ", ".join(f"{r['downtime_s']}" for r in report["restarts"])
+    print(f"== result: {'PASS' if ok else 'FAIL'}: downtime per restart {downtimes} s; {server_errors} answers 500; "
+          f"/health back within {slowest:.2f} s of each restart command; "
           f"{half_written} requests half written; {len(results)} submissions stored exactly once after retries; "
           f"load average now {h.load_average():.2f}")
     if args.json:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/fault_redis_outage.py       # 1,000 submissions over ~60 s; Redis down from 20 s to 40 s
 
 Production set-up on loopback, each part of its own: PostgreSQL database, Redis (jobs and rate-limit
-counters, no persistence: a restart loses what it held), gunicorn (4 workers), an RQ worker and ``rq cron``
+counters, no persistence: a restart loses what it held), gunicorn (4 workers), an RQ worker and ``dsar scheduler``
 kept running as systemd would (restarted when they exit), an SMTP server counting what it receives.
 Submissions are made at a steady pace by 8 clients; Redis is killed (SIGKILL) a third of the way in and
 started again, empty, two thirds of the way in. A client that gets anything but 201 retries with the same
@@ -49,13 +49,13 @@ def main() -> int:
         port = h.free_port()
         web = h.gunicorn("wsgi:app", env, workers=4, port=port, log=work / "gunicorn.log")
         worker = h.Supervised("worker", [str(h.BIN / "dsar"), "worker"], env, work / "worker.log")
-        cron = h.Supervised("cron", [str(h.BIN / "rq"), "cron", "dsar.jobs.cron_config", "-u", redis.url], env,
+        cron = h.Supervised("scheduler", [str(h.BIN / "dsar"), "scheduler"], env,
                             work / "cron.log")
         base = f"http://127.0.0.1:{port}"
         try:
-            h.wait_http(f"{base}/health", timeout=60)
             worker.start()
             cron.start()
+            h.wait_http(f"{base}/health", timeout=90)      # 200: web, database, Redis, a worker and the scheduler
             first_codes: dict[int, int] = {}
             retries = {"count": 0, "gave_up": 0}
             lock = threading.Lock()
@@ -144,7 +144,7 @@ def main() -> int:
     print(f"   stored: {integrity}")
     print(f"   emails: exactly one for {per_requester.count(1)} requesters, none for {per_requester.count(0)}, several for "
           f"{report['requesters_with_several']}; duplicate Message-IDs {duplicates_by_id}; other recipients {others}")
-    print(f"   worker restarted {worker.restarts} times, rq cron {cron.restarts} times (logs in {work})")
+    print(f"   worker restarted {worker.restarts} times, dsar scheduler {cron.restarts} times (logs in {work})")
     print(f"== result: {'PASS' if ok else 'FAIL'}: {args.submissions} submissions, Redis down "
           f"{args.up_at - args.down_at:.0f} s; every email sent exactly once "
           f"{report['seconds_from_redis_back_to_last_email']} s after Redis came back; load average now "

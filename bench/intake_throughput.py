@@ -89,7 +89,7 @@ def count_rows(database_url: str, table: str) -> int:
 
 def measure(name: str, proc, port: int, path: str, key: str, database_url: str, table: str, args, script: Path) -> dict:
     base = f"http://127.0.0.1:{port}"
-    h.wait_http(f"{base}/health", timeout=60)
+    h.wait_http(f"{base}/health", timeout=60, expect=(200, 503))
     h.run_wrk(base + path, seconds=args.warmup, connections=args.connections, threads=args.threads, script=script,
               args=[key, f"w{name}{time.time_ns()}", path])
     workers = h.children(proc.pid)

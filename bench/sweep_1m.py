@@ -4,7 +4,7 @@
 
 A database of its own is filled with generate_series (requests in progress, their subject, requester,
 'received' event and professional task; 2,000 professionals), then ``dsar.jobs.reminders.sweep_tasks(now)``
-— the job ``rq cron`` runs each morning (policy art. 8.2) — is timed four times at the same instant:
+— the job ``dsar scheduler`` runs each morning (policy art. 8.2) — is timed four times at the same instant:
 
 1. nothing due anywhere (every task reminded within the last 5 days, escalated already or not yet due);
 2. the same again (what a second worker or a retry costs);

@@ -135,7 +135,7 @@ def main() -> int:
                           extra=args.gunicorn_arg)
         base = f"http://127.0.0.1:{port}"
         try:
-            h.wait_http(f"{base}/health", timeout=60)
+            h.wait_http(f"{base}/health", timeout=60, expect=(200, 503))
             time.sleep(1)
             workers = h.children(proc.pid)
             booted = {pid: status_kib(pid) for pid in workers}

@@ -1,26 +1,27 @@
 """dsar: a GDPR data subject request service. ``create_app`` builds it; importing has no side effects."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from flask import Flask, g, request, session
 
-from .config import PROJECT_ROOT, ConfigError, load_settings
+from .config import ConfigError, load_settings
+from .resources import data_path, default_instance_path
 
 __all__ = ["create_app", "ConfigError"]
 
 
 def create_app(config: dict | None = None) -> Flask:
-    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("DSAR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("DSAR_INSTANCE_PATH") or default_instance_path()
     app = Flask(
         __name__,
-        instance_path=str(Path(instance_path).resolve()),
-        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        template_folder=str(data_path("templates")),
         static_folder="static",
     )
     app.config.update(load_settings(Path(app.instance_path), config))
+    _trust_proxies(app)
     # Each area keeps its own catalogue (dsar/**/translations); Flask-Babel merges them.
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(
         sorted(str(p) for p in Path(__file__).parent.rglob("translations") if p.is_dir())) or "translations")
@@ -29,7 +30,8 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
-    ext.migrate.init_app(app, ext.db, directory=str(PROJECT_ROOT / "migrations"))
+    ext.release_session_quietly(app)
+    ext.migrate.init_app(app, ext.db, directory=str(data_path("migrations")))
     ext.csrf.init_app(app)
     ext.babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Europe/Paris")
     ext.limiter.init_app(app)
@@ -62,6 +64,19 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["DSAR_RUN_PERIODIC_IN_PROCESS"] and not app.config["REDIS_URL"]:
         _start_periodic_on_first_request(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind DSAR_TRUSTED_PROXIES reverse proxies, the client's address and scheme are the forwarded ones.
+
+    Rate limits, the audit trail and secure-cookie decisions read ``request.remote_addr``/``scheme``; ProxyFix takes
+    the address the last trusted proxy saw, so a client cannot choose its own by sending X-Forwarded-For.
+    """
+    hops = app.config["DSAR_TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _start_periodic_on_first_request(app: Flask) -> None:
@@ -102,6 +117,11 @@ def _select_locale():
 
 
 def _configure_logging(app: Flask) -> None:
-    # Log lines carry references and ids, never names, emails or documents.
-    if not app.logger.handlers or app.config["DSAR_ENV"] == "production":
-        logging.basicConfig(level=os.environ.get("DSAR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Log lines carry references and ids, never names, emails or documents (dsar/logs.py).
+    # Flask's own handler on the app's logger printed every dsar line a second time, after the root's.
+    from flask.logging import default_handler
+
+    from .logs import configure
+
+    app.logger.removeHandler(default_handler)
+    configure(os.environ.get("DSAR_LOG_LEVEL", "INFO"), app.config["DSAR_LOG_FORMAT"])

@@ -87,9 +87,12 @@ def _commands() -> list[click.Command]:
     from flask_smorest.spec import openapi_cli
 
     from .cli_directory import import_care_links_command, import_professionals_command
+    from .cli_operations import reset_second_factor_command, rotate_keys_command
+    from .systems.check import systems_cli
 
-    return [worker, create_staff, create_api_key, audit_group, demo, run_periodic,
-            import_professionals_command, import_care_links_command, _db_group(), openapi_cli]
+    return [worker, scheduler, create_staff, create_api_key, audit_group, demo, run_periodic,
+            import_professionals_command, import_care_links_command, rotate_keys_command,
+            reset_second_factor_command, systems_cli, _db_group(), openapi_cli]
 
 
 def register_cli(app) -> None:
@@ -113,8 +116,30 @@ def worker(burst: bool, simple: bool):
     # Drop pooled connections before forking: each work horse opens its own.
     db.engine.dispose()
     cls = SimpleWorker if simple else Worker
-    w = cls([backend.queue()], connection=backend.redis)
+    # A heartbeat at least every 45 s (worker_ttl - 15): /health counts a worker silent for longer as gone.
+    w = cls([backend.queue()], connection=backend.redis, worker_ttl=WORKER_TTL)
     w.work(burst=burst, with_scheduler=True)
+
+
+#: Seconds an RQ worker's registration lives without a heartbeat (RQ's default is 420).
+WORKER_TTL = 60
+
+
+@click.command("scheduler")
+@click.option("--lock-ttl", type=click.IntRange(3, 3600), default=None,
+              help="Seconds before a waiting scheduler takes over from one that stopped beating (default 150).")
+@with_appcontext
+def scheduler(lock_ttl: int | None):
+    """Schedule the periodic jobs (needs REDIS_URL). Start it anywhere, even twice: one holds a lock, others wait."""
+    from .jobs.scheduler import LOCK_TTL, run_scheduler
+
+    backend = current_app.extensions["dsar_jobs"]
+    if backend.name != "rq":
+        raise click.ClickException("REDIS_URL is not set: periodic jobs run in the web process (DSAR_RUN_PERIODIC_IN_PROCESS=1).")
+    from redis import Redis
+
+    # The lock and the loop need their own connection: the backend's has a 5 s read timeout for web requests.
+    run_scheduler(Redis.from_url(backend.url), backend.queue_name, lock_ttl=lock_ttl or LOCK_TTL)
 
 
 @click.command("run-periodic")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .resources import data_path
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +55,18 @@ def _key_list(value) -> list[str]:
     return [k.strip() for k in items if k and k.strip()]
 
 
+def database_uri(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs use psycopg 3, the driver dsar depends on.
+
+    SQLAlchemy before 2.1 reads a bare ``postgresql://`` as psycopg2, which is not installed; an explicit driver
+    (``postgresql+psycopg://``, ``sqlite://``) is kept as given.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in {"postgresql", "postgres"}:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment and ``overrides``."""
     overrides = dict(overrides or {})
@@ -92,7 +104,7 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "RQ_QUEUE": os.environ.get("DSAR_QUEUE", "dsar"),
-        "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(PROJECT_ROOT / "workflows" / "idomed.yaml"),
+        "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(data_path("workflows", "idomed.yaml")),
         "DSAR_FILES_DIR": os.environ.get("DSAR_FILES_DIR") or str(instance_path / "files"),
         "DSAR_MAIL_DIR": os.environ.get("DSAR_MAIL_DIR") or str(instance_path / "mail"),
         "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or ("http://127.0.0.1:5000" if lenient else "")).rstrip("/"),
@@ -129,8 +141,19 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": _int("DSAR_SESSION_MINUTES", 30) * 60,
         "MAX_CONTENT_LENGTH": _int("DSAR_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
-        # Embedded mode only: the web server runs the periodic jobs itself (production uses `rq cron`).
+        # Embedded mode only: the web server runs the periodic jobs itself (production uses `dsar scheduler`).
         "DSAR_RUN_PERIODIC_IN_PROCESS": _bool(os.environ.get("DSAR_RUN_PERIODIC_IN_PROCESS")),
+        # Reverse proxies in front of the service that set X-Forwarded-For/-Proto/-Host (ProxyFix). Required behind
+        # a proxy: with 0 every visitor has the proxy's address (one shared rate limit, the proxy in the audit trail);
+        # more than the real number lets a client choose its own address.
+        "DSAR_TRUSTED_PROXIES": _int("DSAR_TRUSTED_PROXIES", 0),
+        # Log lines as text or as one JSON object per line (dsar/logs.py).
+        "DSAR_LOG_FORMAT": os.environ.get("DSAR_LOG_FORMAT") or "text",
+        # /health: 503 beyond these ages (seconds); the details only for "Authorization: Bearer <DSAR_HEALTH_TOKEN>".
+        "DSAR_HEALTH_WORKER_MAX_AGE": _int("DSAR_HEALTH_WORKER_MAX_AGE", 120),
+        "DSAR_HEALTH_SCHEDULER_MAX_AGE": _int("DSAR_HEALTH_SCHEDULER_MAX_AGE", 180),
+        "DSAR_HEALTH_OUTBOX_MAX_AGE": _int("DSAR_HEALTH_OUTBOX_MAX_AGE", 1800),
+        "DSAR_HEALTH_TOKEN": os.environ.get("DSAR_HEALTH_TOKEN") or None,
         "DSAR_WEBHOOK_URL": os.environ.get("DSAR_WEBHOOK_URL") or None,
         "DSAR_WEBHOOK_SECRET": os.environ.get("DSAR_WEBHOOK_SECRET") or None,
         # Webhooks and callbacks go to public addresses only; CIDRs listed here are allowed besides (services/destinations.py).
@@ -144,12 +167,17 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     if "DSAR_FILE_KEYS" in overrides:
         overrides["DSAR_FILE_KEYS"] = _key_list(overrides["DSAR_FILE_KEYS"])
     settings.update(overrides)
+    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["SQLALCHEMY_DATABASE_URI"])
     if env == "production":
         if not settings["PUBLIC_BASE_URL"]:
             raise ConfigError("PUBLIC_BASE_URL is not set: links in emails need the service's public address.")
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(os.environ.get("DSAR_ALLOW_SQLITE")):
             # SQLite is the embedded default for trying the service, not for patients' data.
             raise ConfigError("DATABASE_URL is not set: production needs PostgreSQL (or DSAR_ALLOW_SQLITE=1).")
+    if settings["DSAR_LOG_FORMAT"] not in {"text", "json"}:
+        raise ConfigError("DSAR_LOG_FORMAT must be text or json")
+    if not isinstance(settings["DSAR_TRUSTED_PROXIES"], int) or not 0 <= settings["DSAR_TRUSTED_PROXIES"] <= 5:
+        raise ConfigError("DSAR_TRUSTED_PROXIES must be the number of reverse proxies in front of dsar (0 to 5)")
     for key in settings["DSAR_FILE_KEYS"]:
         try:
             Fernet(key)

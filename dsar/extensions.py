@@ -25,3 +25,25 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def release_session_quietly(app) -> None:
+    """End each request's session without letting a dead connection turn a finished answer into a 500.
+
+    Flask-SQLAlchemy closes the session when the app context ends, after the answer is built: if the database
+    went away in between (a restart right after the commit), closing it raised, and gunicorn answered 500 to a
+    request whose work was saved. Registered after ``db.init_app``, this runs first and discards such a session
+    (its connection is invalid anyway; the pool replaces it).
+    """
+    import logging
+
+    from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+    @app.teardown_appcontext
+    def _release(exc):
+        try:
+            db.session.remove()
+        except (DBAPIError, DisconnectionError) as err:
+            logging.getLogger(__name__).warning("database connection lost while ending a request: %s",
+                                                type(err).__name__)
+            db.session.registry.clear()

@@ -36,6 +36,11 @@ def needs_rehash(password_hash: str) -> bool:
 DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
 
 
+#: ``mapped_column(..., info=ENCRYPTED_COLUMN)`` marks a column holding encrypt_secret() tokens: `dsar rotate-keys`
+#: re-encrypts every column so marked (dsar/keyrotation.py). New encrypted columns must carry it.
+ENCRYPTED_COLUMN = {"encrypted_with_file_keys": True}
+
+
 def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(k) for k in current_app.config["DSAR_FILE_KEYS"]])
 

@@ -87,6 +87,10 @@ def database_url(tmp_path_factory):
         return
     if not _pg_available():
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}", pytrace=False)
+    yield from _private_pg_database()
+
+
+def _private_pg_database():
     name = f"dsar_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -96,6 +100,15 @@ def database_url(tmp_path_factory):
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path):
+    """Another empty database of this pass's kind, without any migration (upgrade and restore tests)."""
+    if DB_KIND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    yield from _private_pg_database()
 
 
 @pytest.fixture(scope="session")

@@ -154,11 +154,17 @@ class RQBackend:
                         return  # already waiting: a second copy would only race the first
                 except Exception:  # noqa: BLE001 - no such job, or an expired one
                     pass
+            func = resolve(spec.func_path)
+            # A job whose rows carry their own retry time (the outbox) is retried by the periodic sweep, not by RQ:
+            # RQ's delayed retries wait on the scheduler inside a worker, which a killed worker takes down with it.
+            retry = None if getattr(func, "retried_by_sweep", False) else Retry(max=len(RETRY_INTERVALS),
+                                                                                 interval=RETRY_INTERVALS)
             self.queue().enqueue_call(
                 func=spec.func_path,
                 args=spec.args,
                 job_id=spec.job_id,
-                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                timeout=getattr(func, "job_timeout", None),   # e.g. outbox.SEND_TIMEOUT
+                retry=retry,
                 result_ttl=3600,
                 failure_ttl=30 * 86400,
             )

@@ -14,8 +14,14 @@ from . import enqueue_after_commit, job
 
 log = logging.getLogger(__name__)
 
-# A message claimed longer ago than this is taken to belong to a worker that died.
-CLAIM_TIMEOUT = timedelta(minutes=10)
+#: The longest one delivery may take, in seconds: the deliver job's RQ timeout, past which RQ kills the job (so a
+#: stalled SMTP server or webhook receiver cannot hold a message longer). Each SMTP exchange has MAIL_TIMEOUT (30 s).
+SEND_TIMEOUT = 90
+#: A claim older than the send timeout plus the commit recording its result belongs to a worker that died: the sweep
+#: (every minute) gives the message back. Delivery is therefore at least once: a worker killed after the server
+#: accepted a message (250) but before the commit marking it sent leaves a claim that expires, and the message goes
+#: out again with the same Message-ID. Outside that window it goes out once.
+CLAIM_TIMEOUT = timedelta(seconds=SEND_TIMEOUT + 15)
 BACKOFF = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600]
 
 
@@ -36,7 +42,8 @@ def _claim(message_id: int) -> OutboxMessage | None:
 
 @job
 def deliver(message_id: int) -> str:
-    """Send one message. A retry of a message already sent (or being sent) does nothing."""
+    """Send one message. A retry of a message already sent (or being sent) does nothing. At least once: see
+    CLAIM_TIMEOUT."""
     msg = _claim(message_id)
     if msg is None:
         return "skipped"
@@ -104,13 +111,29 @@ def sweep_outbox(limit: int = 500) -> int:
         .values(status=OutboxStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
-    ids = db.session.execute(
-        sa.select(OutboxMessage.id)
+    due = db.session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.attempts)
         .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
-    ).scalars().all()
-    for message_id in ids:
-        enqueue_after_commit(deliver, message_id, job_id=f"outbox-{message_id}")
+    ).all()
+    for message_id, attempts in due:
+        enqueue_after_commit(deliver, message_id, job_id=delivery_job_id(message_id, attempts))
     db.session.commit()
-    return len(ids)
+    return len(due)
+
+
+def delivery_job_id(message_id: int, attempts: int) -> str:
+    """The RQ job id of a message's next attempt: ``outbox-<id>`` first, then ``outbox-<id>-<attempts>``.
+
+    One id per attempt: a job that only waits is not queued twice, but the job of a worker killed mid-send,
+    which RQ still believes "started" until its maintenance runs (up to 10 minutes), does not hold back the
+    next attempt either. Two jobs for one message are harmless anyway: only one can claim it.
+    """
+    return f"outbox-{message_id}" if not attempts else f"outbox-{message_id}-{attempts}"
+
+
+deliver.job_timeout = SEND_TIMEOUT
+# Retries follow the message's own back-off (next_attempt_at) through sweep_outbox, run every minute by the
+# scheduler that /health watches; RQ's delayed retries would wait on a worker's scheduler and could outlive it.
+deliver.retried_by_sweep = True

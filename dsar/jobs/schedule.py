@@ -1,4 +1,5 @@
-"""Periodic jobs, declared once: run by ``rq cron`` in production, by the dev server in embedded mode."""
+"""Periodic jobs, declared once: run by ``dsar scheduler`` in production (jobs/scheduler.py), by the dev server in
+embedded mode."""
 from __future__ import annotations
 
 import logging
@@ -32,16 +33,6 @@ PERIODIC: list[Periodic] = [
     # Collection (issue 16): failed systems retried with growing intervals, lost jobs and dead workers resumed.
     Periodic("collection-sweep", "dsar.systems.collection.sweep_runs", interval=300),
 ]
-
-
-def register_with_rq_cron(queue_name: str) -> None:
-    """Called by ``dsar/jobs/cron_config.py`` when ``rq cron`` loads it."""
-    from rq import cron
-
-    from . import resolve
-
-    for p in PERIODIC:
-        cron.register(resolve(p.func_path), queue_name, interval=p.interval, cron=p.cron, name=p.name)
 
 
 class InProcessScheduler(threading.Thread):

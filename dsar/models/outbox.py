@@ -9,7 +9,7 @@ from .base import UTCDateTime, utcnow
 
 
 class OutboxMessage(db.Model):
-    """An email or webhook to deliver, exactly once, after its transaction commits."""
+    """An email or webhook to deliver after its transaction commits: at least once (jobs/outbox.py CLAIM_TIMEOUT)."""
 
     __tablename__ = "outbox"
     __table_args__ = (

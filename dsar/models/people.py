@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
 
 
@@ -84,7 +85,8 @@ class ProfessionalTask(db.Model):
     last_reminder_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="Last reminder sent")
     reminder_count: Mapped[int] = mapped_column(default=0, comment="Reminders sent")
     link_secret: Mapped[str | None] = mapped_column(
-        sa.Text, comment="The link's nonce, encrypted with the file keys, so reminders carry the same link; null when revoked"
+        sa.Text, comment="The link's nonce, encrypted with the file keys, so reminders carry the same link; null when revoked",
+        info=ENCRYPTED_COLUMN,
     )
     escalated_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When the DPO was last alerted about this task")
     escalation_reason: Mapped[str | None] = mapped_column(sa.String(32), comment="Why, last time: unacknowledged or near_deadline")

@@ -6,6 +6,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
 
 
@@ -20,7 +21,8 @@ class Staff(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(200), comment="Display name")
     role: Mapped[str] = mapped_column(sa.String(16), comment="StaffRole")
     password_hash: Mapped[str] = mapped_column(sa.String(200), comment="Argon2id hash")
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(300), comment="TOTP secret, encrypted with the file keys")
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(300), comment="TOTP secret, encrypted with the file keys",
+                                                    info=ENCRYPTED_COLUMN)
     totp_confirmed_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When TOTP enrolment was confirmed")
     totp_last_step: Mapped[int | None] = mapped_column(comment="Time step of the last accepted TOTP code (no replay)")
     failed_logins: Mapped[int] = mapped_column(default=0, comment="Consecutive failed login attempts")

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
 
 
@@ -18,7 +19,7 @@ class WebhookEndpoint(db.Model):
     url: Mapped[str] = mapped_column(sa.String(500), unique=True, comment="Where deliveries are POSTed")
     description: Mapped[str | None] = mapped_column(sa.String(200), comment="What the receiver is, for staff")
     secret_encrypted: Mapped[str] = mapped_column(
-        sa.String(500), comment="Signing secret, encrypted with the file keys; shown once at creation"
+        sa.String(500), comment="Signing secret, encrypted with the file keys; shown once at creation", info=ENCRYPTED_COLUMN
     )
     events: Mapped[list] = mapped_column(
         sa.JSON, default=list, comment="Event names delivered to it; an empty list means every event"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import logging
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from ..models.enums import StaffRole
 from ..security import DUMMY_HASH, decrypt_secret, encrypt_secret, hash_password, needs_rehash, verify_password
 from ..tokens import TokenError, make_token, read_token
 from .staff import check_password_strength
+
+log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)
@@ -109,9 +112,16 @@ def _record_wrong_password(counter: LoginThrottle, now: datetime, staff: Staff |
     counter.locked_until = now + password_delay(counter.failed_logins)
     counter.last_failed_at = now
     db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failed_at < now - THROTTLE_ROWS_KEPT))
+    _log_failure(staff, reason, counter.failed_logins)
     if staff is not None:
         audit.record(_staff_actor(staff, ip), "login_failed", stream=staff_stream(staff),
                      details={"staff_id": staff.id, "reason": reason, "failures": counter.failed_logins})
+
+
+def _log_failure(staff: Staff | None, reason: str, failures: int, *, locked: bool = False) -> None:
+    """For intrusion monitoring: the account id (or "unknown"), never the email typed, the password or the address."""
+    log.warning("back-office sign-in failed: reason=%s account=%s failures=%d%s", reason,
+                staff.id if staff is not None else "unknown", failures, " (locked)" if locked else "")
 
 
 def _check_not_throttled(counter, now: datetime) -> None:
@@ -128,6 +138,7 @@ def _record_failure(counter, now: datetime, staff: Staff | None, ip: str | None,
         counter.failed_logins = 0  # a lock that has run out starts a new series
     counter.failed_logins = (counter.failed_logins or 0) + 1
     counter.locked_until = now + slowing_delay(counter.failed_logins)
+    _log_failure(staff, reason, counter.failed_logins, locked=counter.failed_logins >= MAX_FAILURES)
     if staff is not None:
         locked = counter.failed_logins >= MAX_FAILURES
         audit.record(_staff_actor(staff, ip), "login_locked" if locked else "login_failed", stream=staff_stream(staff),
@@ -326,6 +337,21 @@ def reset_account(staff: Staff, actor: Actor) -> str:
     staff.session_epoch = (staff.session_epoch or 0) + 1
     audit.record(actor, "account_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
     return password_reset_token(staff)
+
+
+def reset_second_factor(staff: Staff, actor: Actor) -> None:
+    """Break-glass (``dsar reset-second-factor``): the TOTP authenticator is forgotten, sessions end, the lock lifts.
+
+    The password stays; at the next sign-in the person enrols a new authenticator. For when the only admin lost
+    theirs, so that no admin is left to use the back-office reset.
+    """
+    staff.totp_secret = None
+    staff.totp_confirmed_at = None
+    staff.totp_last_step = None
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.session_epoch = (staff.session_epoch or 0) + 1
+    audit.record(actor, "second_factor_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
 
 
 def unlock_account(staff: Staff, actor: Actor) -> None:

@@ -31,7 +31,7 @@ def _controller():
 
 
 def queue_email(to: str, template: str, language: str, context: dict, *, request=None) -> OutboxMessage:
-    """Write an email to the outbox; it is sent after the commit, exactly once."""
+    """Write an email to the outbox; it is sent after the commit, at least once (see jobs/outbox.py)."""
     if "\n" in to or "\r" in to:
         raise ValueError("an email address never contains a line break")
     subject, text, html = render_email(template, language, context)

@@ -78,3 +78,23 @@ def test_file_keys_may_be_given_as_a_string_or_a_list(tmp_path):
     as_text = load_settings(tmp_path, {"DSAR_ENV": "test", "DSAR_FILE_KEYS": f"{a}, {b}"})
     as_list = load_settings(tmp_path, {"DSAR_ENV": "test", "DSAR_FILE_KEYS": [a, b]})
     assert as_text["DSAR_FILE_KEYS"] == as_list["DSAR_FILE_KEYS"] == [a, b]
+
+
+@pytest.mark.parametrize("given, used", [
+    ("postgresql://dsar@db.internal/dsar", "postgresql+psycopg://dsar@db.internal/dsar"),
+    ("postgres://dsar:pw@db.internal:5433/dsar", "postgresql+psycopg://dsar:pw@db.internal:5433/dsar"),
+    ("postgresql+psycopg://dsar@db/dsar", "postgresql+psycopg://dsar@db/dsar"),
+    ("sqlite:////var/lib/dsar/dsar.sqlite3", "sqlite:////var/lib/dsar/dsar.sqlite3"),
+])
+def test_postgresql_urls_use_the_psycopg3_driver(tmp_path, monkeypatch, given, used):
+    """A bare postgresql:// URL is psycopg2 for SQLAlchemy 2.0, which dsar does not install (issue 14, item 3)."""
+    monkeypatch.setenv("DSAR_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL", given)
+    settings = load_settings(tmp_path)
+    assert settings["SQLALCHEMY_DATABASE_URI"] == used
+    import sqlalchemy as sa
+
+    if used.startswith("postgresql"):
+        engine = sa.create_engine(settings["SQLALCHEMY_DATABASE_URI"])
+        assert engine.dialect.driver == "psycopg"
+        engine.dispose()

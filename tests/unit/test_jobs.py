@@ -88,18 +88,40 @@ def test_periodic_jobs_run_in_process_when_due_and_not_before(app, monkeypatch):
     assert len(calls) == 2
 
 
-def test_rq_cron_config_registers_every_periodic_job(app):
+def test_the_scheduler_registers_every_periodic_job(app):
+    from dsar.jobs import resolve, schedule
+    from dsar.jobs.scheduler import build_scheduler
+
+    scheduler = build_scheduler(connection=None, lock=None, queue_name="dsar")
+    assert {j.name for j in scheduler.get_jobs()} == {p.name for p in schedule.PERIODIC}
+    for p in schedule.PERIODIC:
+        assert callable(resolve(p.func_path))
+
+
+def test_rq_cron_config_now_points_to_the_locked_scheduler():
+    """`rq cron dsar.jobs.cron_config` had no lock (two of them ran every job twice): it now refuses with a pointer."""
     import importlib
 
-    from rq import cron
+    with pytest.raises(SystemExit, match="dsar scheduler"):
+        importlib.import_module("dsar.jobs.cron_config")
 
-    from dsar.jobs import schedule
 
-    cron._job_data_registry.clear()
-    import dsar.jobs.cron_config as cfg
 
-    importlib.reload(cfg)
-    names = {j["name"] for j in cron._job_data_registry}
-    assert names == {p.name for p in schedule.PERIODIC}
-    for p in schedule.PERIODIC:
-        assert callable(__import__("dsar.jobs", fromlist=["resolve"]).resolve(p.func_path))
+@pytest.mark.redis
+def test_a_scheduler_whose_lock_vanished_stops_cleanly(app):
+    """Redis restarted empty (fault_redis_outage.py): the lock and RQ's registry are gone; the scheduler stops
+    without a traceback, and systemd's restart takes the lock anew."""
+    from rq.exceptions import StopRequested
+
+    from dsar.jobs.scheduler import LOCK_KEY, LockedCronScheduler
+
+    redis = app.extensions["dsar_jobs"].redis
+    lock = redis.lock(LOCK_KEY, timeout=30, thread_local=False)
+    assert lock.acquire(blocking=False)
+    scheduler = LockedCronScheduler(redis, lock)
+    scheduler.register_birth()
+    scheduler.heartbeat()                         # holds the lock: beats
+    redis.flushdb()                               # Redis came back empty
+    with pytest.raises(StopRequested):
+        scheduler.heartbeat()
+    scheduler.register_death()                    # nothing to unregister: no error

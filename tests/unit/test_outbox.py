@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from dsar.extensions import db
+from health_support import alive
 from dsar.jobs.outbox import deliver, sweep_outbox
 from dsar.models import OutboxMessage
 from dsar.services.notifications import queue_email
@@ -114,6 +115,7 @@ def test_emails_written_while_redis_is_down_are_delivered_once_it_is_back(make_a
             db.session.commit()   # the enqueue fails after the commit; the rows stay
         assert {r.status for r in outbox_rows()} == {"pending"}
     private_redis.start()
+    alive(app)              # a worker and the scheduler beating: /health checks them too
     with app.app_context():
         assert client.get("/health").status_code == 200
         backend = app.extensions["dsar_jobs"]
@@ -129,3 +131,77 @@ def test_emails_written_while_redis_is_down_are_delivered_once_it_is_back(make_a
     time.sleep(0.3)
     recipients = sorted(m["To"] for m in mailbox.messages)
     assert recipients == sorted(f"person{i}@example.test" for i in range(20))
+
+
+def test_a_dead_workers_claim_is_released_once_the_send_timeout_has_passed(app, mailbox, run_jobs):
+    """The claim timeout matches the send timeout (issue 14, item 7): a message held by a killed worker goes out
+    about two minutes later, not ten; a claim younger than a send may take is left alone (no second send)."""
+    from datetime import timedelta
+
+    from dsar.jobs.outbox import CLAIM_TIMEOUT, SEND_TIMEOUT
+    from dsar.models import utcnow
+
+    assert timedelta(seconds=SEND_TIMEOUT) < CLAIM_TIMEOUT <= timedelta(seconds=SEND_TIMEOUT + 30)
+    assert app.config["MAIL_TIMEOUT"] < SEND_TIMEOUT
+    msg = queue_email("held@example.test", "notice", "fr", NOTICE)
+    db.session.flush()
+    msg_id = msg.id
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == msg_id).values(
+        status="sending", attempts=1, claimed_at=utcnow() - timedelta(seconds=SEND_TIMEOUT)))
+    db.session.commit()
+    run_jobs()                                          # the job finds it claimed: skipped
+    assert sweep_outbox() == 0 and outbox_rows()[0].status == "sending"
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == msg_id).values(
+        claimed_at=utcnow() - CLAIM_TIMEOUT - timedelta(seconds=1)))
+    db.session.commit()
+    assert sweep_outbox() == 1
+    run_jobs()
+    mailbox.wait_for(1)
+    [row] = outbox_rows()
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+@pytest.mark.redis
+def test_a_delivery_job_is_killed_by_rq_at_the_send_timeout(app):
+    from rq import Queue
+
+    from dsar.jobs.outbox import SEND_TIMEOUT
+
+    msg = queue_email("someone@example.test", "notice", "fr", NOTICE)
+    db.session.commit()
+    backend = app.extensions["dsar_jobs"]
+    [job] = Queue(backend.queue_name, connection=backend.redis).get_jobs()
+    assert job.id == f"outbox-{msg.id}" and job.timeout == SEND_TIMEOUT
+
+
+@pytest.mark.redis
+def test_a_refused_delivery_is_retried_by_the_sweep_without_any_rq_scheduler(make_app, mailbox):
+    """A retry never waits on RQ's scheduler (issue 14, item 8): after a killed worker it may not be there. The
+    failed job is left failed, and the outbox sweep queues the message again once its back-off has passed."""
+    from rq import SimpleWorker
+    from rq.job import Job, JobStatus
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    broken = make_app(MAIL_PORT=closed_port)
+    with broken.app_context():
+        backend = broken.extensions["dsar_jobs"]
+        message_id = queue_email("someone@example.test", "notice", "fr", NOTICE).id
+        db.session.commit()
+        SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True, with_scheduler=False)
+        assert Job.fetch(f"outbox-{message_id}", connection=backend.redis).get_status() == JobStatus.FAILED
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert (row.status, row.attempts) == ("pending", 1)
+        row.next_attempt_at = row.created_at      # the back-off has passed
+        db.session.commit()
+    fixed = make_app()
+    with fixed.app_context():
+        assert sweep_outbox() == 1
+        backend = fixed.extensions["dsar_jobs"]
+        SimpleWorker([backend.queue()], connection=backend.redis).work(burst=True, with_scheduler=False)
+        mailbox.wait_for(1)
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.refresh(row)
+        assert (row.status, row.attempts) == ("sent", 2)
