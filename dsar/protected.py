@@ -13,25 +13,22 @@ import hmac
 import json
 import re
 
-from cryptography.fernet import Fernet, MultiFernet
 from flask import current_app
 
 from .config import ConfigError
-
-
-def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(k) for k in current_app.config["DSAR_FILE_KEYS"]])
+from .security import decrypt_secret, encrypt_secret
 
 
 def encrypt_json(value) -> str:
-    """A Fernet token (text) of the JSON of ``value``."""
-    return _fernet().encrypt(json.dumps(value, default=str, sort_keys=True).encode()).decode("ascii")
+    """A Fernet token (text) of the JSON of ``value``; a column holding one is marked ``ENCRYPTED_COLUMN``
+    (``dsar rotate-keys`` re-encrypts it)."""
+    return encrypt_secret(json.dumps(value, default=str, sort_keys=True))
 
 
 def decrypt_json(token: str | None):
     if token is None:
         return None
-    return json.loads(_fernet().decrypt(token.encode("ascii")))
+    return json.loads(decrypt_secret(token))
 
 
 def _hash_key() -> bytes:

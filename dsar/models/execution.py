@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
 
 
@@ -120,9 +121,10 @@ class Rectification(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default="proposed", comment="RectificationStatus")
     proposed_by: Mapped[str] = mapped_column(sa.String(200), comment="Actor label: the requester or staff")
     proposed_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When it was proposed")
-    after_sealed: Mapped[str] = mapped_column(sa.Text, comment="The new value, Fernet-encrypted JSON")
+    after_sealed: Mapped[str] = mapped_column(sa.Text, comment="The new value, Fernet-encrypted JSON",
+                                              info=ENCRYPTED_COLUMN)
     before_sealed: Mapped[str | None] = mapped_column(
-        sa.Text, comment="The values before, per row, Fernet-encrypted JSON; set when applied")
+        sa.Text, comment="The values before, per row, Fernet-encrypted JSON; set when applied", info=ENCRYPTED_COLUMN)
     applied_at: Mapped[object | None] = mapped_column(UTCDateTime, comment="When it was applied")
     applied_by: Mapped[str | None] = mapped_column(sa.String(200), comment="Who applied it")
     rows: Mapped[int | None] = mapped_column(comment="Rows changed")

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
 
 
@@ -31,7 +32,8 @@ class OutboxMessage(db.Model):
         sa.Text, comment="Email plain-text body with its secret links redacted, or webhook JSON body")
     body_html: Mapped[str | None] = mapped_column(sa.Text, comment="Email HTML body with its secret links redacted")
     sealed_body: Mapped[str | None] = mapped_column(sa.Text, comment=(
-        "The email as it is sent, links included, encrypted with the file keys; erased once sent or given up"))
+        "The email as it is sent, links included, encrypted with the file keys; erased once sent or given up"),
+        info=ENCRYPTED_COLUMN)
     body_sha256: Mapped[str | None] = mapped_column(
         sa.String(64), comment="SHA-256 of the email as sent (text, then HTML), kept after its links are erased")
     message_id: Mapped[str] = mapped_column(sa.String(200), unique=True, comment="Message-ID / delivery id, stable across retries")

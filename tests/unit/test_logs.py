@@ -124,3 +124,18 @@ def _wait(url: str, timeout: float = 60) -> None:
         except OSError:
             assert time.monotonic() < deadline, f"{url} did not answer"
             time.sleep(0.2)
+
+
+def test_every_route_that_takes_a_token_is_redacted_in_the_logs(app):
+    """Each secret-link route of the app (a rule with ``<token>``), with a token shorter than the length taken
+    for a secret anywhere, loses its token in what the logs show (dsar.logs.SECRET_PATH_PREFIXES)."""
+    import re
+
+    from dsar.logs import redact_path
+
+    token = "Tok3nTok3nTok3n"
+    rules = [r.rule for r in app.url_map.iter_rules() if "<token>" in r.rule]
+    assert any(r.startswith("/systems/") for r in rules) and any(r.startswith("/status/") for r in rules)
+    for rule in rules:
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: token if m.group(1) == "token" else "1", rule)
+        assert token not in redact_path(path), rule
