@@ -21,18 +21,23 @@ translations: $(VENV)/.installed
 	@for d in $$(find dsar -type d -name translations); do $(BIN)/pybabel compile -q -f -d $$d 2>/dev/null || $(BIN)/pybabel compile -f -d $$d; done
 
 # Run the service: SQLite, in-process jobs, mail to files (see /dev/mail), demo data.
-# The demo's sample application database (built by `dsar demo`) and the systems file that maps it (issue 16).
-DEMO_SYSTEMS = DSAR_SYSTEMS=workflows/idomed.systems.yaml DSAR_APP_DB_READ_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3 DSAR_APP_DB_WRITE_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3
+# The demo runs on the policy with the DPO's pending choices made (dsar/demo_policy.py: letters can go out),
+# with the sample application database (built by `dsar demo`) and the systems file that maps it (issue 16).
+DEMO_ENV = DSAR_ENV=development REDIS_URL= DSAR_POLICY=$(CURDIR)/instance/demo-policy.yaml \
+	DSAR_SYSTEMS=workflows/idomed.systems.yaml \
+	DSAR_APP_DB_READ_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3 \
+	DSAR_APP_DB_WRITE_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3
 run: install
-	@DSAR_ENV=development REDIS_URL= $(BIN)/dsar db upgrade
-	@DSAR_ENV=development REDIS_URL= $(DEMO_SYSTEMS) $(BIN)/dsar demo --if-empty
+	@mkdir -p instance && $(BIN)/python -m dsar.demo_policy workflows/idomed.yaml instance/demo-policy.yaml
+	@$(DEMO_ENV) $(BIN)/dsar db upgrade
+	@$(DEMO_ENV) $(BIN)/dsar demo --if-empty
 	@echo
 	@echo "dsar is starting on http://127.0.0.1:5000"
 	@echo "  public form:  http://127.0.0.1:5000/"
 	@echo "  back-office:  http://127.0.0.1:5000/backoffice/  (accounts printed above by 'dsar demo')"
 	@echo "  sent emails:  http://127.0.0.1:5000/dev/mail"
 	@echo
-	DSAR_ENV=development REDIS_URL= DSAR_RUN_PERIODIC_IN_PROCESS=1 $(DEMO_SYSTEMS) $(BIN)/dsar run --host 127.0.0.1 --port 5000
+	$(DEMO_ENV) DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port 5000
 
 # Run the tests: SQLite + in-process jobs, then PostgreSQL + Redis/RQ when reachable
 # (DSAR_REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip).
