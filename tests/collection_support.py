@@ -10,6 +10,7 @@ from datetime import date
 from dsar import lifecycle
 from dsar.actors import Actor
 from dsar.extensions import db
+from dsar.services import checklist
 from dsar.models import CollectionPack, Document, SystemRun
 from dsar.models.enums import IdentityMethod, RequestType, Status, SubjectKind
 from tests.appdb import SYSTEMS_FILE
@@ -28,6 +29,7 @@ def open_request(policy, *, email=None, account_id=None, type=RequestType.ACCESS
     db.session.commit()
     lifecycle.accept_identity(req, Actor.for_staff(staff), policy, method=IdentityMethod.DOCUMENT,
                               received_on=date(2026, 3, 5))
+    checklist.open_checklist(req, Actor.for_staff(staff))  # as services.actions.verify_identity does
     db.session.commit()
     return req
 

@@ -35,6 +35,7 @@ DONE_BY_THE_SERVICE = frozenset({
     "deliver_copy",                 # GDPR art. 15(3): the download link the answer issues
     "plan_erasure",                 # art. 17(3): fulfilment.fix_erasure_plan, at the answer
     "deactivate_patient_account",   # policy art. 8.2: fulfilment.request_account_deactivation (blocks the closure)
+    "add_to_suppression_list",      # GDPR art. 21(3): fulfilment.after_answer lists the subject (services/suppression.py)
 })
 #: Outcomes that give what was asked: only they need the steps done (a refusal gives nothing).
 GIVING = frozenset({Outcome.GRANTED, Outcome.PARTLY_GRANTED})
@@ -251,6 +252,15 @@ def complete_step_by_key(req: DataRequest, actor: Actor, step_key: str, *, scope
     if row is None:
         raise NotFound(N_("No such step on this request."))
     return complete_step(req, actor, row.id, note=note)
+
+
+def tick_by_the_service(req: DataRequest, actor: Actor, step_key: str, *, note: str | None = None) -> list[RequestStep]:
+    """Tick every open step ``step_key`` of the request (all scopes) because a component did the work (the
+    collection gathered the data, an execution erased them); nothing when the step is not on the checklist."""
+    if req.is_final:
+        return []
+    return [complete_step(req, actor, row.id, note=note)
+            for row in list(req.steps) if row.step_key == step_key and row.done_at is None]
 
 
 def complete_step_for_task(task, actor: Actor, *, step_id, note: str | None = None) -> RequestStep:

@@ -30,6 +30,7 @@ from ..models import DataRequest, Document
 from ..models.base import utcnow
 from ..models.enums import DocumentKind, RequestType, ReviewStatus, SubjectKind
 from ..models.systems import CollectionPack, PackStatus, RunStatus, SealedItem, SystemRun
+from ..services import checklist
 from .collection import json_default, read_table, runs_of, safe_error, systems_map
 
 
@@ -287,6 +288,9 @@ def _build(req: DataRequest, pack: CollectionPack, actor: Actor) -> Document:
     audit.record(actor, "pack_built", request=req, touch=False, details={
         "pack": head["pack"], "document_id": doc.id, "sha256": doc.sha256, "files": len(manifest) + 1,
         "categories_found": sorted(found), "withheld": len(withheld), "source": "collection"})
+    # The checklist's gathering step is the collection's own work (policy request_types, GDPR art. 15 and 20).
+    checklist.tick_by_the_service(req, actor, "export_provided_data" if portability else "gather_data",
+                                  note=f"{head['pack']}: {len(manifest)} files, sha256 {doc.sha256[:12]}…")
     return doc
 
 

@@ -70,6 +70,10 @@ def test_a_patients_access_request_collects_exactly_their_rows_through_joins(sap
     accounts = json.loads(zf.read("data/identification/application-accounts.json"))
     assert [a["email"] for a in accounts] == ["alice@app.test"]
     assert "password_hash" not in zf.read("data/identification/application-accounts.csv").decode()
+    # The checklist's "gather the data" step is ticked by the collection itself, with the pack's hash.
+    db.session.expire_all()
+    [gather] = [s for s in db.session.get(type(req), req.id).steps if s.step_key == "gather_data"]
+    assert gather.done_at is not None and pack_doc(req).sha256[:12] in gather.note
     docs = [n for n in zf.namelist() if n.startswith("documents/")]
     assert len(docs) == 2 and all(zf.read(n).startswith(b"%PDF") for n in docs)
     summary = zf.read("summary.txt").decode()
