@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from ..services import suppression
 from . import auth
+from .schemas import MAX_INT
 
 bp = Blueprint("suppression", __name__, url_prefix="/api/v1/suppression",
                description="People who objected to direct marketing (GDPR art. 21(3)): never prospect them again.")
@@ -19,7 +20,7 @@ class SuppressionQuerySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    after = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0), metadata={
+    after = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=MAX_INT), metadata={
         "description": "Cursor: return entries with an id above this (the `next_after` of the previous page)"})
     limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(min=1, max=suppression.MAX_PAGE))
     kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(suppression.KINDS))

@@ -7,9 +7,7 @@ from .common import init_common
 
 
 def register_web(app: Flask) -> None:
-    from .input_guards import init_input_guards
-
-    init_input_guards(app)   # before the blueprints: their <int:…> rules take the bounded converter
+    # The bounded URL converters are installed by create_app before any blueprint (web.input_guards).
     init_common(app)
 
     from ..api import register_api

@@ -319,7 +319,7 @@ def _csrf_world(policy):
     tokens["confirm"] = intake.confirmation_token(req)
     values = {"reference": req.reference, "document_id": doc.id, "link_id": link.id, "staff_id": colleague.id,
               "key_id": 999999, "endpoint_id": 999999, "message_id": 999999, "task_id": 999999,
-              "dataset_id": 999999, "form": "note"}
+              "dataset_id": 999999, "run_id": 999999, "dry_run_id": 999999, "form": "note"}
     return values, tokens
 
 

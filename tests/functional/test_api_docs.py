@@ -11,7 +11,7 @@ def test_the_openapi_document_describes_the_api(client):
     assert spec["openapi"].startswith("3.") and spec["info"]["version"] == "v1"
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http", "scheme": "bearer",
-        "description": "An API key: dsar_<prefix>_<secret>. Scopes: submit, read, staff, directory."}
+        "description": "An API key: dsar_<prefix>_<secret>. Scopes: submit, read, staff, directory, suppression."}
     create = spec["paths"]["/api/v1/requests"]["post"]
     assert create["security"] == [{"bearerAuth": []}] and create["x-scopes"] == ["submit", "staff"]
     # Unknown fields are errors, and the document says so.

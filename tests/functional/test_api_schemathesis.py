@@ -64,6 +64,7 @@ OPERATIONS = [
     ("POST", "/api/v1/opendsr/opengdpr_requests"),
     ("GET", "/api/v1/opendsr/opengdpr_requests/{subject_request_id}"),
     ("DELETE", "/api/v1/opendsr/opengdpr_requests/{subject_request_id}"),
+    ("GET", "/api/v1/suppression"),
 ]
 
 
