@@ -1346,22 +1346,29 @@ def _translate(path: tuple, message: str) -> str:
     return _MESSAGES.get(message, message)
 
 
-def load_policy(path: str | os.PathLike) -> Policy:
-    """Read and validate a policy file; raise ``PolicyError`` naming the file and every bad key."""
-    source = os.fspath(path)
+def read_yaml_mapping(source: str, noun: str, error: type[PolicyError] = PolicyError) -> dict:
+    """The YAML mapping of a data file (policy, systems), duplicate keys refused; ``error`` names the file and
+    the line of the problem."""
     try:
         text = Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{source}: cannot read the policy file: {exc.strerror or exc}", source=source) from exc
+        raise error(f"{source}: cannot read the {noun}: {exc.strerror or exc}", source=source) from exc
     try:
         raw = yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError.from_problems(source, [(where, f"not valid YAML: {problem}")]) from exc
+        raise error.from_problems(source, [(where, f"not valid YAML: {problem}")]) from exc
     if not isinstance(raw, dict):
-        raise PolicyError.from_problems(source, [("(top level)", "wrong type: the file must hold a mapping")])
+        raise error.from_problems(source, [("(top level)", "wrong type: the file must hold a mapping")])
+    return raw
+
+
+def load_policy(path: str | os.PathLike) -> Policy:
+    """Read and validate a policy file; raise ``PolicyError`` naming the file and every bad key."""
+    source = os.fspath(path)
+    raw = read_yaml_mapping(source, "policy file")
     try:
         doc = PolicySchema().load(raw)
     except ValidationError as err:

@@ -6,13 +6,11 @@ policy's neighbour ``idomed.systems.yaml`` named by it), and by ``dsar systems c
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterator
 
-import yaml
 from marshmallow import ValidationError
 
-from ..policy import Policy, PolicyError, _dotted, _flatten, _StrictYamlLoader, _translate
+from ..policy import Policy, PolicyError, _dotted, _flatten, _translate, read_yaml_mapping
 from .model import Column, Reference, System, SystemsMap, Table, TableActions
 from .schema import SystemsFileSchema
 
@@ -23,18 +21,7 @@ class SystemsError(PolicyError):
 
 def load_systems(path: str | os.PathLike, policy: Policy) -> SystemsMap:
     source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SystemsError(f"{source}: cannot read the systems file: {exc.strerror or exc}", source=source) from exc
-    try:
-        raw = yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise SystemsError.from_problems(source, [(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from exc
-    if not isinstance(raw, dict):
-        raise SystemsError.from_problems(source, [("(top level)", "wrong type: the file must hold a mapping")])
+    raw = read_yaml_mapping(source, "systems file", SystemsError)
     try:
         doc = SystemsFileSchema().load(raw)
     except ValidationError as err:
