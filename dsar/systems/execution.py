@@ -378,9 +378,12 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
 
 def resume(req: DataRequest, actor: Actor) -> list[SystemRun]:
     """Queue again every execution run of the request that is not done (a failed or abandoned attempt)."""
+    from .execution_sweep import resume_job_id
+
     runs = [r for r in _execution_runs(req) if r.status != RunStatus.DONE]
     for r in runs:
-        enqueue_after_commit(execute_run, r.id, job_id=r.job_id)
+        # A run still "running" was left by a dead worker (RQ keeps its job "started"): an attempt of its own.
+        enqueue_after_commit(execute_run, r.id, job_id=resume_job_id(r) if r.status == RunStatus.RUNNING else r.job_id)
     if runs:
         audit.record(actor, "execution_resumed", request=req, details={"runs": [r.id for r in runs]})
     return runs

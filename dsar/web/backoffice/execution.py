@@ -4,11 +4,14 @@ execute it, resume a failed run. ``systems/execution.py`` does the work; the pan
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
+
+from ...policy import RETENTION_GROUNDS
 
 from ...models import DataRequest
 from ...models.execution import DryRunStatus
 from ...systems import execution
+from ...systems.execution_sweep import exhausted
 from . import bp
 from .auth import staff_actor, staff_required
 from .fulfilment import WRITERS, _run
@@ -32,8 +35,25 @@ def execution_panel(req: DataRequest) -> dict | None:
         "approved": dr is not None and dr.status == DryRunStatus.APPROVED,
         "executing": dr is not None and dr.status == DryRunStatus.EXECUTING,
         "resumable": any(r.status != "done" for r in runs),
+        "exhausted": [r for r in runs if exhausted(r)],
         "systems": current_app.extensions["dsar_systems"],
     }
+
+
+#: Grounds the dry run adds when the policy gives none (``dryrun.plan_table``).
+PLAN_GROUNDS = {
+    "not_in_plan": lambda: gettext("not covered by the erasure plan: nothing is changed without one"),
+    "no_erasure_action": lambda: gettext("the systems file allows no deletion or mask for this table"),
+}
+
+
+@bp.app_template_filter("ground_label")
+def ground_label(key: str, lang: str) -> str:
+    """A retention ground as the staff read it: the policy's label and its GDPR art. 17(3) point, not its key."""
+    if key in RETENTION_GROUNDS:
+        article, labels = RETENTION_GROUNDS[key]
+        return gettext("%(label)s (GDPR %(article)s)", label=labels.get(lang) or labels["en"], article=article)
+    return PLAN_GROUNDS[key]() if key in PLAN_GROUNDS else key
 
 
 @bp.post("/requests/<reference>/execution/dry-run")
