@@ -299,9 +299,10 @@ def _capture_sql(system: System, conn, keys: SubjectKeys, lines: list[DryRunLine
                         [list(pk), _mask_value("hash", vals[c])] for pk, vals in originals]})
         elif line.action == LineAction.ARCHIVE:
             spec = table.actions.get("archive") or {}
-            if "set" not in spec:
-                raise ConnectorError(f"{system.key}.{table.name}: only 'archive: {{set: …}}' is supported")
-            ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec["set"], now)})
+            if "table" in spec:     # moved to the archive table (insert, then delete, one transaction)
+                ops.setdefault(table.name, []).append({"op": "archive", "table": spec["table"]})
+            else:                   # flagged in place
+                ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec["set"], now)})
         elif line.action == LineAction.SET:
             spec = table.actions.get(line.dry_run.verb) or {}
             ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec.get("set", {}), now)})
@@ -414,6 +415,8 @@ def _apply(conn, table, keys: list[tuple], ops: list[dict]) -> int:
     for op in ops:
         if op["op"] == "delete":
             rows = sql_write.delete_rows(conn, table, keys)
+        elif op["op"] == "archive":
+            rows = sql_write.archive_rows(conn, table, keys, op["table"])
         elif op["op"] == "set":
             rows = sql_write.set_values(conn, table, keys, op["values"])
         elif op["op"] == "per_row":
