@@ -104,9 +104,20 @@ def rectification_values(r: Rectification) -> dict:
 # --- restriction --------------------------------------------------------------------------------------------
 
 
+def restriction_in_place(req: DataRequest) -> bool:
+    """A restriction was executed on the systems and no lift was executed after it."""
+    done = [d for d in req.dry_runs if d.verb in ("restriction", "lift_restriction")
+            and d.status == execution.DryRunStatus.EXECUTED]
+    return bool(done) and max(done, key=lambda d: d.id).verb == "restriction"
+
+
 def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) -> None:
     """GDPR art. 18(3): the requester is told before the restriction is lifted."""
     from ..services import notifications
+
+    if not restriction_in_place(req):
+        raise IllegalTransition(N_("No restriction is in place in the systems for this request."),
+                                code="not_restricted")
 
     with force_locale(req.language or "fr"):
         title = gettext("The restriction of your data is about to be lifted")
@@ -117,9 +128,15 @@ def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) ->
     audit.record(actor, "restriction_lift_announced", request=req, details={"gdpr": "art. 18(3)"})
 
 
-def lift_announced(req: DataRequest) -> bool:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
-        Event.stream == f"request:{req.id}", Event.action == "restriction_lift_announced")) > 0
+def lift_announced(req: DataRequest):
+    """When the requester was told that the restriction in place will be lifted (art. 18(3)), or None: a notice
+    given before the latest restriction was executed does not count for it."""
+    restricted = [d.executed_at for d in req.dry_runs if d.verb == "restriction" and d.executed_at is not None]
+    query = sa.select(sa.func.max(Event.occurred_at)).where(
+        Event.stream == f"request:{req.id}", Event.action == "restriction_lift_announced")
+    if restricted:
+        query = query.where(Event.occurred_at >= max(restricted))
+    return db.session.scalar(query)
 
 
 def lift_dry_run(req: DataRequest, actor: Actor) -> DryRun:

@@ -183,6 +183,8 @@ EXPECTED: dict[str, dict] = {
     "backoffice.dry_run_reject_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.dry_run_execute_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.execution_resume_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.restriction_announce_lift_POST": staff_only(WRITERS, PASSES, "POST"),
+    "backoffice.restriction_lift_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),

@@ -26,7 +26,7 @@ def execution_panel(req: DataRequest) -> dict | None:
     """What the execution panel shows; None without a systems file or for a type that executes nothing."""
     if current_app.extensions.get("dsar_systems") is None or req.type not in VERBS_BY_TYPE:
         return None
-    verb = VERBS_BY_TYPE[req.type]
+    verb = _panel_verb(req)
     dr = execution.current_dry_run(req, verb)
     runs = execution._execution_runs(req) if dr is not None else []
     return {
@@ -37,7 +37,25 @@ def execution_panel(req: DataRequest) -> dict | None:
         "resumable": any(r.status != "done" for r in runs),
         "exhausted": [r for r in runs if exhausted(r)],
         "systems": current_app.extensions["dsar_systems"],
+        "lift": _lift_state(req),
     }
+
+
+def _panel_verb(req: DataRequest) -> str:
+    """The verb the panel works on: a restriction's lift once it was asked for, else the request's own."""
+    if req.type == "restriction" and execution.current_dry_run(req, "lift_restriction") is not None:
+        return "lift_restriction"
+    return VERBS_BY_TYPE.get(req.type, "erasure")
+
+
+def _lift_state(req: DataRequest) -> dict | None:
+    """GDPR art. 18(3): while a restriction is in place, tell the requester, then lift it (never the reverse)."""
+    from ...systems import rights
+
+    if req.type != "restriction" or not rights.restriction_in_place(req):
+        return None
+    lift = execution.current_dry_run(req, "lift_restriction")
+    return {"announced_at": rights.lift_announced(req), "lifting": lift is not None}
 
 
 #: Grounds the dry run adds when the policy gives none (``dryrun.plan_table``).
@@ -60,7 +78,27 @@ def ground_label(key: str, lang: str) -> str:
 @staff_required(*WRITERS)
 def dry_run_POST(reference: str):
     return _run(reference, "execution", lambda req: execution.compute_dry_run(
-        req, staff_actor(), verb=VERBS_BY_TYPE.get(req.type, "erasure")), "Dry run computed: review it.")
+        req, staff_actor(), verb=_panel_verb(req)), "Dry run computed: review it.")
+
+
+@bp.post("/requests/<reference>/execution/announce-lift")
+@staff_required(*WRITERS)
+def restriction_announce_lift_POST(reference: str):
+    """GDPR art. 18(3): the requester is told (email, audit event) before the restriction is lifted."""
+    from ...systems import rights
+
+    return _run(reference, "execution", lambda req: rights.announce_lift(req, staff_actor()),
+                "The requester was told that the restriction will be lifted.")
+
+
+@bp.post("/requests/<reference>/execution/lift")
+@staff_required(*APPROVERS)
+def restriction_lift_POST(reference: str):
+    """Lift the restriction: a dry run of ``lift_restriction``, refused (409) until the requester was told."""
+    from ...systems import rights
+
+    return _run(reference, "execution", lambda req: rights.lift_dry_run(req, staff_actor()),
+                "Dry run computed: review it.")
 
 
 @bp.post("/requests/<reference>/execution/<int:dry_run_id>/approve")
