@@ -85,3 +85,80 @@ def test_an_agent_may_tell_the_requester_but_not_lift(sapp, appdb, policy):
     req = _request(policy, RequestType.RESTRICTION)
     client, _ = signed_in_client(sapp, "agent")
     assert _post(client, req, "lift").status_code == 403
+
+
+def test_a_rectification_goes_from_the_requesters_proposal_to_the_staffs_approval_to_the_system(sapp, appdb, policy):
+    """GDPR art. 16: the requester proposes on the status page (only the fields the map allows, values checked
+    against the live column), staff edit the proposal and add one, approve the dry run, and the application's
+    row changes through the update verb; before/after kept encrypted, audit without values, letter says what."""
+    from dsar.models import Rectification
+    from dsar.services import actions
+    from dsar.systems import rights
+    from dsar.tokens import status_token
+    from tests.appdb import row_checksums
+    from tests.fulfilment_support import pdf_text, read_stored
+
+    req = _request(policy, RequestType.RECTIFICATION)
+    token = status_token(req)
+    db.session.commit()
+    public = sapp.test_client()
+    page = public.get(f"/status/{token}").get_data(as_text=True)
+    assert 'id="rectification"' in page and "application.accounts.mobile" in page
+    assert "application.accounts.password_hash" not in page
+    # A field the map does not allow, a date that is not one, an empty value: 422, the reason, nothing kept.
+    r = public.post(f"/status/{token}/rectification", data={"field": "application.accounts.password_hash",
+                                                            "value": "x"})
+    assert r.status_code == 422 and "ne peut pas être rectifié" in r.get_data(as_text=True)
+    r = public.post(f"/status/{token}/rectification", data={"field": "application.patients.birth_date",
+                                                            "value": "le 3 janvier"})
+    assert r.status_code == 422 and "AAAA-MM-JJ" in r.get_data(as_text=True)
+    r = public.post(f"/status/{token}/rectification", data={"field": "application.accounts.mobile", "value": " "})
+    assert r.status_code == 422
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Rectification)).all() == []
+    # The requester's proposal, then a correction of it by staff, and a second field proposed by staff.
+    assert public.post(f"/status/{token}/rectification", data={"field": "application.accounts.mobile",
+                                                               "value": "+33699999990"}).status_code == 303
+    client, _ = signed_in_client(sapp, "dpo")
+    assert _post(client, req, "rectification", field="application.accounts.mobile",
+                 value="+33699999999").status_code == 303
+    assert _post(client, req, "rectification", field="application.patients.birth_date",
+                 value="1980-01-03").status_code == 303
+    r = _post(client, req, "rectification", field="application.accounts.kind", value="admin")
+    assert r.status_code == 422 and "ne peut pas être rectifié" in r.get_data(as_text=True)
+    db.session.expire_all()
+    req = db.session.get(type(req), req.id)
+    assert sorted((p["field"], p["value"], p["status"]) for p in rights.proposals(req)) == [
+        ("application.accounts.mobile", "+33699999999", "proposed"),
+        ("application.patients.birth_date", "1980-01-03", "proposed")]
+    assert [e.details["column"] for e in events(req, "rectification_replaced")] == ["mobile"]
+    # Dry run, approval, execution from the panel.
+    before = row_checksums(appdb.write_url)
+    assert _post(client, req, "dry-run").status_code == 303
+    dr = _run_dry_run_through_the_panel(sapp, client, req, "rectification")
+    assert dr.status == DryRunStatus.EXECUTED
+    assert sorted((l.table, l.action, l.columns, l.done_rows) for l in dr.lines) == [
+        ("accounts", "update", ["mobile"], 1), ("patients", "update", ["birth_date"], 1)]
+    alice = _alice(appdb)
+    assert alice["mobile"] == "+33699999999"
+    [patient] = appdb.rows("patients", "account_id = :a", a=alice["id"])
+    assert str(patient["birth_date"]) == "1980-01-03"
+    after = row_checksums(appdb.write_url)
+    changed = {(t, pk) for t, rows in before.items() for pk, h in rows.items() if after[t].get(pk) != h}
+    assert changed == {("accounts", (alice["id"],)), ("patients", (patient["id"],))}
+    applied = [r for r in db.session.scalars(sa.select(Rectification)) if r.status == "applied"]
+    assert len(applied) == 2 and all("+336" not in r.after_sealed and "1980" not in (r.before_sealed or "")
+                                     for r in applied)
+    assert {str(e.details) for e in events(req, "rectification_applied")} and not any(
+        "+336" in str(e.details) or "1980" in str(e.details) for e in events(req, "rectification_proposed")
+        + events(req, "rectification_applied"))
+    # The answer's letter says what was changed.
+    actions.answer(req, staff(), outcome="granted", message="Vos données ont été corrigées.")
+    db.session.commit()
+    db.session.expire_all()
+    req = db.session.get(type(req), req.id)
+    letter = next(d for d in req.documents if d.kind == "letter")
+    text = pdf_text(read_stored(letter))
+    assert "Ce qui a été modifié dans nos systèmes" in text
+    assert "+33699999999" in text and "1980-01-03" in text
+    assert "+33611000001" not in text and "+33699999990" not in text   # neither the old value nor the replaced one

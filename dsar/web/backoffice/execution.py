@@ -18,7 +18,7 @@ from .fulfilment import WRITERS, _run
 
 #: Approving what is erased is the DPO's (or an admin's) decision; agents prepare it.
 APPROVERS = ("admin", "dpo")
-VERBS_BY_TYPE = {"erasure": "erasure", "restriction": "restriction"}
+VERBS_BY_TYPE = {"erasure": "erasure", "restriction": "restriction", "rectification": "rectification"}
 
 
 @bp.app_template_global()
@@ -38,7 +38,17 @@ def execution_panel(req: DataRequest) -> dict | None:
         "exhausted": [r for r in runs if exhausted(r)],
         "systems": current_app.extensions["dsar_systems"],
         "lift": _lift_state(req),
+        "rectification": _rectification_state(req) if verb == "rectification" else None,
     }
+
+
+def _rectification_state(req: DataRequest) -> dict:
+    """GDPR art. 16: the fields the map allows, and what was proposed (by the requester or staff)."""
+    from ...systems import rights
+
+    fields = rights.rectifiable_fields(req, str(get_locale() or "fr"))
+    return {"fields": fields, "proposals": rights.proposals(req),
+            "options": [(f["key"], f"{f['system_label']} — {f['category']} — {f['table']}.{f['column']}") for f in fields]}
 
 
 def _panel_verb(req: DataRequest) -> str:
@@ -77,8 +87,27 @@ def ground_label(key: str, lang: str) -> str:
 @bp.post("/requests/<reference>/execution/dry-run")
 @staff_required(*WRITERS)
 def dry_run_POST(reference: str):
-    return _run(reference, "execution", lambda req: execution.compute_dry_run(
-        req, staff_actor(), verb=_panel_verb(req)), "Dry run computed: review it.")
+    from ...systems import rights
+
+    def compute(req):
+        if req.type == "rectification":
+            return rights.rectification_dry_run(req, staff_actor())
+        return execution.compute_dry_run(req, staff_actor(), verb=_panel_verb(req))
+
+    return _run(reference, "execution", compute, "Dry run computed: review it.")
+
+
+@bp.post("/requests/<reference>/execution/rectification")
+@staff_required(*WRITERS)
+def rectification_propose_POST(reference: str):
+    """Staff propose a field to change, or edit a proposal (the same field again replaces it) — GDPR art. 16."""
+    from flask import request
+
+    from ...systems import rights
+
+    return _run(reference, "rectification", lambda req: rights.propose_field(
+        req, staff_actor(), field=request.form.get("field", ""), value=request.form.get("value", "")),
+        "The change is proposed: compute the dry run and approve it to apply it.")
 
 
 @bp.post("/requests/<reference>/execution/announce-lift")
@@ -121,8 +150,15 @@ def dry_run_reject_POST(reference: str, dry_run_id: int):
 @bp.post("/requests/<reference>/execution/<int:dry_run_id>/execute")
 @staff_required(*APPROVERS)
 def dry_run_execute_POST(reference: str, dry_run_id: int):
-    return _run(reference, "execution", lambda req: execution.execute(
-        execution.get_dry_run(req, dry_run_id), staff_actor()),
+    from ...systems import rights
+
+    def run(req):
+        dr = execution.get_dry_run(req, dry_run_id)
+        if dr.verb == "rectification":   # the proposed values go with the capture
+            return rights.execute_rectification(dr, staff_actor())
+        return execution.execute(dr, staff_actor())
+
+    return _run(reference, "execution", run,
         "Execution started. If the data changed since the dry run, a new dry run is waiting for approval.")
 
 
