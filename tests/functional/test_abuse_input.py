@@ -315,7 +315,7 @@ def _csrf_world(policy):
     tokens["confirm"] = intake.confirmation_token(req)
     values = {"reference": req.reference, "document_id": doc.id, "link_id": link.id, "staff_id": colleague.id,
               "key_id": 999999, "endpoint_id": 999999, "message_id": 999999, "task_id": 999999,
-              "dataset_id": 999999, "form": "note"}
+              "dataset_id": 999999, "run_id": 999999, "dry_run_id": 999999, "form": "note"}
     return values, tokens
 
 
@@ -323,7 +323,8 @@ def _form_posts(app, values, tokens):
     from flask import url_for
 
     families = {"public.confirm_POST": "confirm", "public.upload_POST": "status", "public.withdraw_POST": "status",
-                "public.clarification_POST": "status", "public.download_POST": "download"}
+                "public.clarification_POST": "status", "public.rectification_POST": "status",
+                "public.download_POST": "download"}
     posts = []
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
