@@ -32,6 +32,8 @@ PERIODIC: list[Periodic] = [
     Periodic("purge-delivered-files", "dsar.jobs.fulfilment.purge_delivered_files", cron="35 * * * *"),
     # Collection (issue 16): failed systems retried with growing intervals, lost jobs and dead workers resumed.
     Periodic("collection-sweep", "dsar.systems.collection.sweep_runs", interval=300),
+    # Execution (issue 17): failed or interrupted runs resumed with growing intervals, up to an attempt cap.
+    Periodic("execution-sweep", "dsar.systems.execution_sweep.sweep_execution_runs", interval=300),
 ]
 
 

@@ -250,6 +250,10 @@ def letter_context(kind: str, req: DataRequest, language: str) -> dict:
         from ..systems.execution_report import executed_rows
 
         ctx["executed_rows"] = executed_rows(req, lang)
+    if kind == "answer_rectification":
+        from ..systems.rights import rectified_rows
+
+        ctx["rectified_rows"] = rectified_rows(req, lang)
     if kind in ("answer_rectification", "answer_erasure", "answer_restriction", "recipients_list"):
         ctx["recipients"] = recipient_rows(req, lang)
     if kind == "answer_portability":

@@ -30,6 +30,19 @@ def _is_binary(col_type) -> bool:
     return isinstance(col_type, (sa.LargeBinary, sa.types._Binary)) or type(col_type).__name__ in ("BYTEA", "BLOB")
 
 
+def _archive_problems(where: str, table, live_tables: set, inspector) -> list[str]:
+    """``archive: {table: name}`` (issue 17): the archive table exists and can take every column of the table."""
+    spec = table.actions.get("archive")
+    if not isinstance(spec, dict) or "table" not in spec:
+        return []
+    target = spec["table"]
+    if target not in live_tables:
+        return [f"{where}: the archive table {target!r} does not exist in the live database"]
+    live = {col["name"] for col in inspector.get_columns(target)}
+    return [f"{where}.{name}: the archive table {target!r} has no column by that name"
+            for name in table.column_names if name not in live]
+
+
 def check_live(systems: SystemsMap, *, connect_timeout: int = 5) -> CheckReport:
     report = CheckReport()
     src = systems.source
@@ -70,6 +83,7 @@ def check_live(systems: SystemsMap, *, connect_timeout: int = 5) -> CheckReport:
                     for name in sorted(set(live) - set(table.column_names)):
                         report.problems.append(f"{where}.{name}: the live table has this column but the map does "
                                                f"not categorise it (give it a category or 'personal: false' with 'why')")
+                    report.problems.extend(_archive_problems(where, table, live_tables, inspector))
                 if len(report.problems) == before:
                     report.ok.append(f"{src}: {system.key}: {len(system.tables)} tables match the live schema")
         except sa.exc.OperationalError as exc:

@@ -299,9 +299,10 @@ def _capture_sql(system: System, conn, keys: SubjectKeys, lines: list[DryRunLine
                         [list(pk), _mask_value("hash", vals[c])] for pk, vals in originals]})
         elif line.action == LineAction.ARCHIVE:
             spec = table.actions.get("archive") or {}
-            if "set" not in spec:
-                raise ConnectorError(f"{system.key}.{table.name}: only 'archive: {{set: …}}' is supported")
-            ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec["set"], now)})
+            if "table" in spec:     # moved to the archive table (insert, then delete, one transaction)
+                ops.setdefault(table.name, []).append({"op": "archive", "table": spec["table"]})
+            else:                   # flagged in place
+                ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec["set"], now)})
         elif line.action == LineAction.SET:
             spec = table.actions.get(line.dry_run.verb) or {}
             ops.setdefault(table.name, []).append({"op": "set", "values": _resolve(spec.get("set", {}), now)})
@@ -378,9 +379,12 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
 
 def resume(req: DataRequest, actor: Actor) -> list[SystemRun]:
     """Queue again every execution run of the request that is not done (a failed or abandoned attempt)."""
+    from .execution_sweep import resume_job_id
+
     runs = [r for r in _execution_runs(req) if r.status != RunStatus.DONE]
     for r in runs:
-        enqueue_after_commit(execute_run, r.id, job_id=r.job_id)
+        # A run still "running" was left by a dead worker (RQ keeps its job "started"): an attempt of its own.
+        enqueue_after_commit(execute_run, r.id, job_id=resume_job_id(r) if r.status == RunStatus.RUNNING else r.job_id)
     if runs:
         audit.record(actor, "execution_resumed", request=req, details={"runs": [r.id for r in runs]})
     return runs
@@ -411,6 +415,8 @@ def _apply(conn, table, keys: list[tuple], ops: list[dict]) -> int:
     for op in ops:
         if op["op"] == "delete":
             rows = sql_write.delete_rows(conn, table, keys)
+        elif op["op"] == "archive":
+            rows = sql_write.archive_rows(conn, table, keys, op["table"])
         elif op["op"] == "set":
             rows = sql_write.set_values(conn, table, keys, op["values"])
         elif op["op"] == "per_row":

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from ..policy import Policy, PolicyError, _dotted, _flatten, _translate, read_yaml_mapping
 from .model import Column, Reference, System, SystemsMap, Table, TableActions
-from .schema import SystemsFileSchema
+from .schema import IDENT_RE, SystemsFileSchema
 
 
 class SystemsError(PolicyError):
@@ -92,6 +92,8 @@ def _check(doc: dict, policy: Policy) -> Iterator[tuple[tuple, str]]:
             for i, col in enumerate(t["actions"].get("rectification") or []):
                 if col not in t["columns"]:
                     yield tbase + ("actions", "rectification", i), f"{col!r} is not a column of {tname!r}"
+            if "archive" in t["actions"]:
+                yield from _archive_errors(tbase + ("actions", "archive"), tname, t, tables)
         reached = {target.split(".")[0] for targets in s["identities"].values() for target in targets}
         cycle = _cycle({n: {r["to"].split(".")[0] for r in t["references"]} for n, t in tables.items()})
         if cycle:
@@ -100,6 +102,30 @@ def _check(doc: dict, policy: Policy) -> Iterator[tuple[tuple, str]]:
             for tname, t in tables.items():
                 if tname not in reached and not t["references"]:
                     yield base + ("tables", tname), "is reached neither from an identity nor by a reference"
+
+
+def _archive_errors(where: tuple, tname: str, t: dict, tables: dict):
+    """``archive: {set: {column: value}}`` flags the rows in place; ``archive: {table: name}`` moves them to
+    an archive table of the same database (policy art. 12), checked against the live schema by
+    ``dsar systems check``."""
+    spec = t["actions"]["archive"]
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("set", "table"):
+        yield where, "give either 'set: {column: value}' (flag the rows) or 'table: archive_table' (move them)"
+        return
+    if "set" in spec:
+        if not isinstance(spec["set"], dict) or not spec["set"]:
+            yield where + ("set",), "give the columns to set and their values"
+            return
+        for col in spec["set"]:
+            if col not in t["columns"]:
+                yield where + ("set", col), f"{col!r} is not a column of {tname!r}"
+        return
+    target = spec["table"]
+    if not isinstance(target, str) or not IDENT_RE.match(target):
+        yield where + ("table",), f"invalid table name {target!r}"
+    elif target == tname or target in tables:
+        yield where + ("table",), (f"{target!r} is a table of the map: the archive table is another table, "
+                                   "outside the active base (policy art. 12)")
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

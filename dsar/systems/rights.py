@@ -22,7 +22,8 @@ from ..actors import Actor
 from ..errors import IllegalTransition, InvalidInput, N_
 from ..extensions import db
 from ..models import DataRequest, Event
-from ..models.execution import DryRun, Rectification, RectificationStatus
+from ..models.enums import Status
+from ..models.execution import DryRun, DryRunStatus, Rectification, RectificationStatus
 from ..protected import decrypt_json, encrypt_json
 from . import execution
 
@@ -32,17 +33,103 @@ log = logging.getLogger(__name__)
 # --- rectification ------------------------------------------------------------------------------------------
 
 
+#: Longest value a proposal may carry (the live column's own length, when it has one, is checked too).
+MAX_VALUE = 500
+
+
+def rectifiable_fields(req: DataRequest, lang: str = "fr") -> list[dict]:
+    """The fields the map lets a rectification change (``rectification: [columns]``), for the request's
+    activities: what the requester and staff may propose (GDPR art. 16)."""
+    systems = current_app.extensions.get("dsar_systems")
+    if systems is None:
+        return []
+    from ..policy import localized
+
+    policy = current_app.extensions["dsar_policy"]
+    activities = set(req.activities or []) or None
+    out = []
+    for system in systems:
+        if system.kind != "sql" or (activities is not None and system.activity not in activities):
+            continue
+        names = {c.key: localized(c.name, lang) for c in policy.categories_for(system.activity)}
+        for table in system.tables:
+            for column in table.actions.get("rectification") or []:
+                category = table.column(column).category
+                out.append({"key": f"{system.key}.{table.name}.{column}", "system": system.key,
+                            "table": table.name, "column": column, "system_label": system.label(lang),
+                            "category": names.get(category, category)})
+    return out
+
+
+def _live_check(system, table: str, column: str, value: str) -> str:
+    """The value, checked against the live column's type (a date, a number, a length), so that a proposal the
+    system would refuse is refused now, with a message, rather than failing the execution later."""
+    from datetime import date
+
+    from .connectors import connector_for
+
+    engine = connector_for(system).engine()
+    try:
+        with engine.connect() as conn:
+            live = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns(table)}
+    except sa.exc.DBAPIError:
+        log.warning("rectification: the live type of %s.%s could not be read; checked at execution", table, column)
+        return value
+    finally:
+        engine.dispose()
+    col_type = live.get(column)
+    try:
+        python_type = col_type.python_type if col_type is not None else str
+    except NotImplementedError:
+        python_type = str
+    if python_type is date:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), code="bad_date", field="value") from None
+    if python_type is int:
+        if not value.lstrip("-").isdigit():
+            raise InvalidInput(N_("Enter a whole number."), code="bad_number", field="value")
+        return value
+    length = getattr(col_type, "length", None)
+    if length and len(value) > length:
+        raise InvalidInput(N_("This value is too long for this field (%(max)s characters at most)."),
+                           code="too_long", field="value", max=length)
+    return value
+
+
 def propose_rectification(req: DataRequest, actor: Actor, *, system: str, table: str, column: str,
                           value: str) -> Rectification:
-    """A field to change, as the requester or staff propose it (GDPR art. 16); the value is kept encrypted."""
-    systems = execution.systems_map()
-    try:
-        allowed = systems.system(system).table(table).actions.get("rectification") or []
-    except KeyError:
-        allowed = []
-    if column not in allowed:
+    """A field to change, as the requester or staff propose it (GDPR art. 16); the value is kept encrypted.
+
+    Only a column the map lists under ``rectification:`` (for the request's activities) is accepted. A new
+    proposal for the same field replaces the earlier one (edit), and any rectification dry run not yet
+    executed is superseded: what staff approve is always the values proposed now."""
+    if req.type != "rectification":
+        raise IllegalTransition(N_("Fields to change can only be proposed for a rectification request."),
+                                code="not_rectification")
+    if Status(req.status).is_final or req.status == Status.ANSWERED:
+        raise IllegalTransition(N_("This request is closed: no field can be proposed any more."), code="closed")
+    if f"{system}.{table}.{column}" not in {f["key"] for f in rectifiable_fields(req)}:
         raise InvalidInput(N_("This field cannot be rectified through the systems."), code="not_rectifiable",
                            field="column")
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(N_("Enter the new value."), code="required", field="value")
+    if len(value) > MAX_VALUE:
+        raise InvalidInput(N_("This value is too long for this field (%(max)s characters at most)."),
+                           code="too_long", field="value", max=MAX_VALUE)
+    value = _live_check(execution.systems_map().system(system), table, column, value)
+    for old in _proposed(req):
+        if (old.system, old.table, old.column) == (system, table, column):
+            old.status = RectificationStatus.WITHDRAWN
+            audit.record(actor, "rectification_replaced", request=req, details={
+                "rectification": old.id, "system": system, "table": table, "column": column})
+    for dr in req.dry_runs:
+        if dr.verb == "rectification" and dr.status in (DryRunStatus.AWAITING_APPROVAL, DryRunStatus.APPROVED):
+            dr.status = DryRunStatus.SUPERSEDED
+            audit.record(actor, "dry_run_superseded", request=req, details={
+                "dry_run": dr.id, "reason": "rectification_proposed"})
     r = Rectification(request=req, system=system, table=table, column=column, proposed_by=actor.label,
                       after_sealed=encrypt_json(value), status=RectificationStatus.PROPOSED)
     db.session.add(r)
@@ -52,11 +139,42 @@ def propose_rectification(req: DataRequest, actor: Actor, *, system: str, table:
     return r
 
 
+def propose_field(req: DataRequest, actor: Actor, *, field: str, value: str) -> Rectification:
+    """The same, from a form's ``system.table.column`` choice."""
+    parts = (field or "").split(".")
+    if len(parts) != 3:
+        raise InvalidInput(N_("Choose the field to change."), code="required", field="column")
+    return propose_rectification(req, actor, system=parts[0], table=parts[1], column=parts[2], value=value)
+
+
+def proposals(req: DataRequest) -> list[dict]:
+    """The proposed and applied changes with their new value, for staff's review (never the values before)."""
+    return [{"id": r.id, "field": f"{r.system}.{r.table}.{r.column}", "status": r.status, "by": r.proposed_by,
+             "at": r.proposed_at, "value": decrypt_json(r.after_sealed), "rows": r.rows}
+            for r in req.rectifications if r.status != RectificationStatus.WITHDRAWN]
+
+
+def rectified_rows(req: DataRequest, lang: str) -> list[dict]:
+    """What the letter says was changed: per field, the new value and the records changed (the requester's own
+    rows only — the traversal's keys — never anyone else's values, and never the values before)."""
+    labels = {f["key"]: f for f in rectifiable_fields(req, lang)}
+    out = []
+    for r in req.rectifications:
+        if r.status != RectificationStatus.APPLIED:
+            continue
+        f = labels.get(f"{r.system}.{r.table}.{r.column}", {})
+        out.append({"system": f.get("system_label", r.system), "category": f.get("category", ""),
+                    "field": r.column, "value": decrypt_json(r.after_sealed), "rows": r.rows or 0})
+    return out
+
+
 def _proposed(req: DataRequest) -> list[Rectification]:
     return [r for r in req.rectifications if r.status == RectificationStatus.PROPOSED]
 
 
 def rectification_dry_run(req: DataRequest, actor: Actor) -> DryRun:
+    if not _proposed(req):
+        raise IllegalTransition(N_("Propose at least one field to change first."), code="nothing_proposed")
     columns: dict[tuple, list] = {}
     for r in _proposed(req):
         columns.setdefault((r.system, r.table), []).append(r.column)
@@ -104,9 +222,20 @@ def rectification_values(r: Rectification) -> dict:
 # --- restriction --------------------------------------------------------------------------------------------
 
 
+def restriction_in_place(req: DataRequest) -> bool:
+    """A restriction was executed on the systems and no lift was executed after it."""
+    done = [d for d in req.dry_runs if d.verb in ("restriction", "lift_restriction")
+            and d.status == execution.DryRunStatus.EXECUTED]
+    return bool(done) and max(done, key=lambda d: d.id).verb == "restriction"
+
+
 def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) -> None:
     """GDPR art. 18(3): the requester is told before the restriction is lifted."""
     from ..services import notifications
+
+    if not restriction_in_place(req):
+        raise IllegalTransition(N_("No restriction is in place in the systems for this request."),
+                                code="not_restricted")
 
     with force_locale(req.language or "fr"):
         title = gettext("The restriction of your data is about to be lifted")
@@ -117,9 +246,15 @@ def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) ->
     audit.record(actor, "restriction_lift_announced", request=req, details={"gdpr": "art. 18(3)"})
 
 
-def lift_announced(req: DataRequest) -> bool:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
-        Event.stream == f"request:{req.id}", Event.action == "restriction_lift_announced")) > 0
+def lift_announced(req: DataRequest):
+    """When the requester was told that the restriction in place will be lifted (art. 18(3)), or None: a notice
+    given before the latest restriction was executed does not count for it."""
+    restricted = [d.executed_at for d in req.dry_runs if d.verb == "restriction" and d.executed_at is not None]
+    query = sa.select(sa.func.max(Event.occurred_at)).where(
+        Event.stream == f"request:{req.id}", Event.action == "restriction_lift_announced")
+    if restricted:
+        query = query.where(Event.occurred_at >= max(restricted))
+    return db.session.scalar(query)
 
 
 def lift_dry_run(req: DataRequest, actor: Actor) -> DryRun:

@@ -53,7 +53,7 @@ def test_dpo_reviews_approves_and_executes_an_erasure_and_the_letter_says_what_w
     page.wait_for_selector("#dry-run-lines")
     lines = page.locator("#dry-run-lines").inner_text()
     assert re.search(r"devices\s+Supprimer les lignes\s+1", lines), lines
-    assert re.search(r"invoices\s+Conserver\s+2\s+evidence", lines), lines
+    assert re.search(r"invoices\s+Conserver\s+2\s+preuve \(constatation, exercice ou défense de droits en justice\) \(RGPD art\. 17\(3\)\(e\)\)", lines), lines
     assert "en attente d'approbation" in page.locator("#dry-run-status").inner_text()
     page.screenshot(path=str(artifacts / "execution-01-dry-run.png"), full_page=True)
     assert len(appdb.rows("devices")) == devices_before

@@ -126,6 +126,7 @@ EXPECTED: dict[str, dict] = {
     "public.upload_POST": token_route("status", 422, 422),     # no file chosen
     "public.withdraw_POST": token_route("status", 422, 422),   # the confirmation box not ticked
     "public.clarification_POST": token_route("status", 422, 422),  # the empty answer
+    "public.rectification_POST": token_route("status", 422, 422),  # no field chosen
     "public.download_GET": token_route("download", 200, 200),
     "public.download_POST": token_route("download", 422, 422),  # nothing pasted
     # Another requester's download link with this request's file: the file is not part of that answer.
@@ -185,6 +186,9 @@ EXPECTED: dict[str, dict] = {
     "backoffice.dry_run_reject_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.dry_run_execute_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.execution_resume_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.restriction_announce_lift_POST": staff_only(WRITERS, PASSES, "POST"),
+    "backoffice.restriction_lift_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
+    "backoffice.rectification_propose_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
@@ -229,7 +233,7 @@ MAY_SEE.update({"requester_own": {NAME_A}, "professional_own": {NAME_A},
 TOKEN_FAMILY = {
     "public.confirm_GET": "confirm", "public.confirm_POST": "confirm",
     "public.status_GET": "status", "public.upload_POST": "status", "public.withdraw_POST": "status",
-    "public.clarification_POST": "status",
+    "public.clarification_POST": "status", "public.rectification_POST": "status",
     "public.download_GET": "download", "public.download_POST": "download", "public.download_file_GET": "download",
     "backoffice.reset_password_GET": "reset", "backoffice.reset_password_POST": "reset",
 }

@@ -327,7 +327,8 @@ def _form_posts(app, values, tokens):
     from flask import url_for
 
     families = {"public.confirm_POST": "confirm", "public.upload_POST": "status", "public.withdraw_POST": "status",
-                "public.clarification_POST": "status", "public.download_POST": "download"}
+                "public.clarification_POST": "status", "public.rectification_POST": "status",
+                "public.download_POST": "download"}
     posts = []
     with app.test_request_context():
         for rule in app.url_map.iter_rules():

@@ -196,3 +196,30 @@ def test_a_manual_systems_owner_confirms_the_records_handled_and_the_erasure_com
             assert db.session.query(CapturedKeys).count() == 0
             assert [e.details["records"] for e in events(req, "manual_execution_confirmed")] == [4]
             assert client.get(f"/systems/execute/{token}").status_code == 404      # the link is spent
+
+
+def test_a_proposal_edited_after_the_approval_supersedes_the_dry_run(sapp, appdb, policy):
+    """What staff approved is what runs: a new value proposed after the approval (by the requester or staff)
+    supersedes the approved dry run, which can no longer execute; a new dry run must be approved."""
+    from dsar.models.execution import DryRunStatus
+    from dsar.systems.execution import NotApproved
+
+    req = _request(policy, RequestType.RECTIFICATION)
+    rights.propose_rectification(req, staff(), system="application", table="accounts", column="mobile",
+                                 value="+33699999999")
+    dr = _approve(rights.rectification_dry_run(req, staff()))
+    before = row_checksums(appdb.write_url)
+    rights.propose_rectification(req, staff(), system="application", table="accounts", column="mobile",
+                                 value="+33688888888")
+    db.session.commit()
+    assert dr.status == DryRunStatus.SUPERSEDED
+    with pytest.raises(NotApproved):
+        rights.execute_rectification(dr, staff())
+    db.session.rollback()
+    run_all(sapp)
+    assert row_checksums(appdb.write_url) == before
+    assert [e.details["reason"] for e in events(req, "dry_run_superseded")] == ["rectification_proposed"]
+    with pytest.raises(IllegalTransition) as err:
+        rights.propose_rectification(_request(policy, RequestType.ERASURE), staff(), system="application",
+                                     table="accounts", column="mobile", value="+33600000000")
+    assert err.value.code == "not_rectification"

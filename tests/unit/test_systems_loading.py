@@ -118,3 +118,25 @@ def test_http_and_manual_systems_need_their_keys(tmp_path):
     assert "systems.billing.endpoint_env: missing required key for a http system" in msg
     assert "systems.archives.owner: missing required key for a manual system" in msg
     assert "systems.archives.tables: not used by a manual system" in msg
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"table": "patients"}, "systems.application.tables.care_links.actions.archive.table: 'patients' is a table of the map"),
+    ({"table": "care-links archive"}, "actions.archive.table: invalid table name"),
+    ({"set": {"archived_on": "$now"}}, "actions.archive.set.archived_on: 'archived_on' is not a column of 'care_links'"),
+    ({"table": "x", "set": {"ended_at": "$now"}}, "actions.archive: give either 'set: {column: value}'"),
+    ("move", "actions.archive: give either"),
+])
+def test_an_archive_action_is_a_flag_or_another_table(tmp_path, spec, message):
+    """Issue 17 / policy art. 12: ``archive: {set: …}`` flags in place, ``archive: {table: …}`` moves the rows to
+    a table outside the map; anything else is refused at load, naming the place."""
+    path, load = _load(tmp_path, lambda d: _app(d)["tables"]["care_links"]["actions"].update(archive=spec))
+    with pytest.raises(SystemsError) as exc:
+        load()
+    assert message in str(exc.value)
+
+
+def test_an_archive_table_outside_the_map_loads(tmp_path):
+    path, load = _load(tmp_path, lambda d: _app(d)["tables"]["care_links"]["actions"].update(
+        archive={"table": "care_links_archive"}))
+    assert load().system("application").table("care_links").actions.get("archive") == {"table": "care_links_archive"}

@@ -1,4 +1,4 @@
-"""The write side of the SQL connector (issue 17): delete, mask, set, update the subject's rows by primary key.
+"""The write side of the SQL connector (issue 17): delete, archive, mask, set, update the subject's rows by primary key.
 
 Each operation works from the captured keys (never from a fresh lookup) and is idempotent: deleting rows that
 are gone deletes nothing; masks and ``set`` values are computed once, at capture (a ``hash`` mask from the
@@ -41,6 +41,20 @@ def delete_rows(conn: sa.Connection, table: Table, keys: list[tuple]) -> int:
     """Delete the rows; returns how many of the captured rows are gone afterwards (all of them)."""
     st = _table(table)
     for b in _batches(keys):
+        conn.execute(sa.delete(st).where(_where(st, table, b)))
+    return len(keys) - count_present(conn, table, keys)
+
+
+def archive_rows(conn: sa.Connection, table: Table, keys: list[tuple], archive_table: str) -> int:
+    """Move the rows to ``archive_table`` (policy art. 12): copy every declared column, then delete, in the
+    caller's transaction, so a row is never in both tables nor in neither. A row already moved is not found
+    again, so a repeat copies nothing. Returns how many of the captured rows are gone from the table."""
+    st = _table(table)
+    archive = sa.Table(archive_table, sa.MetaData(), *[sa.Column(c) for c in table.column_names])
+    for b in _batches(keys):
+        conn.execute(sa.insert(archive).from_select(list(table.column_names),
+                                                    sa.select(*[st.c[c] for c in table.column_names])
+                                                    .where(_where(st, table, b))))
         conn.execute(sa.delete(st).where(_where(st, table, b)))
     return len(keys) - count_present(conn, table, keys)
 

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from . import downloads, views  # noqa: E402,F401
+from . import downloads, views, rectification  # noqa: E402,F401
