@@ -196,8 +196,20 @@ def execute_rectification(dr: DryRun, actor: Actor) -> DryRun:
     return result
 
 
+#: The checklist step (policy request_types.*.steps) that an executed verb does: ticked by the execution itself.
+STEP_DONE_BY_VERB = {"erasure": "execute_erasure", "restriction": "mark_restricted",
+                     "rectification": "apply_rectification"}
+
+
 def on_executed(dr: DryRun, actor: Actor) -> None:
     """Called when every system of a dry run is done: what each verb still has to record."""
+    from ..services import checklist
+
+    if dr.verb in STEP_DONE_BY_VERB:
+        checklist.tick_by_the_service(dr.request, actor, STEP_DONE_BY_VERB[dr.verb],
+                                      note=f"dry run {dr.id}: " + ", ".join(
+                                          f"{l.system}.{l.table or '*'} {l.action} {l.done_rows or 0}"
+                                          for l in dr.lines if l.action != "keep"))
     if dr.verb == "rectification":
         for r in _proposed(dr.request):
             line = next((l for l in dr.lines if l.system == r.system and l.table == r.table), None)

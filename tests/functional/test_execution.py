@@ -15,6 +15,7 @@ from dsar.extensions import db
 from dsar.models import CapturedKeys, DryRun, SystemRun
 from dsar.models.enums import RequestType, Status, SubjectKind
 from dsar.models.execution import DryRunStatus
+from dsar.services import checklist
 from dsar.systems import execution
 from dsar.systems.connectors import connector_for
 from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
@@ -40,6 +41,7 @@ def policy(sapp):
 def erasure_request(policy, *, email="alice@app.test", account="pat-alice", kind=SubjectKind.PATIENT):
     req = make_request(policy=policy, type=RequestType.ERASURE, subject_kind=kind, status=Status.IN_PROGRESS,
                        email=email, external_account_id=account)
+    checklist.open_checklist(req, staff())  # as services.actions.verify_identity does when a request opens
     db.session.commit()
     return req
 
@@ -137,6 +139,9 @@ def test_an_erasure_does_exactly_what_the_approved_dry_run_said_and_nothing_to_a
     # The captured identifiers are gone once every system is done.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CapturedKeys)) == 0
     assert len(events(req, "execution_done")) == 1 and events(req, "execution_done")[0].details["captured_keys_purged"] == 1
+    # The checklist's "carry out the erasure" step is ticked by the execution, with what was done.
+    [step] = [s for s in db.session.get(type(req), req.id).steps if s.step_key == "execute_erasure"]
+    assert step.done_at is not None and "messages delete 5" in step.note
 
 
 def test_running_a_finished_erasure_again_changes_nothing(sapp, appdb, policy):
