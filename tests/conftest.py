@@ -255,11 +255,18 @@ def make_app(_migrated, redis_url, queue_name, smtp_server, tmp_path, letter_rea
     """Build an app on the test database; overrides win. Emptied after the test."""
     from dsar import create_app
 
+    from cryptography.fernet import Fernet
+
     _, smtp_port = smtp_server
     apps = []
+    # The apps of one test share their secrets, as the web processes and workers of a deployment do: an email
+    # sealed by one app (the live server) is sent by another (run_jobs), a link signed by one opens in another.
+    shared_secrets = {"SECRET_KEY": secrets.token_urlsafe(32), "DSAR_FILE_KEYS": Fernet.generate_key().decode(),
+                      "DSAR_HASH_KEY": secrets.token_urlsafe(32)}
 
     def factory(**overrides):
         config = {
+            **shared_secrets,
             "DSAR_ENV": "test",
             "INSTANCE_PATH": str(tmp_path / f"instance{len(apps)}"),
             "SQLALCHEMY_DATABASE_URI": _migrated,

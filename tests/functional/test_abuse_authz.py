@@ -28,6 +28,7 @@ import uuid
 import pytest
 from flask import url_for
 
+from health_support import alive
 from api_support import make_key, signing_material
 from backoffice_support import ROLES, add_identity_document, signed_in_client, staff_with_totp
 from dsar.actors import Actor
@@ -270,6 +271,7 @@ def app_with_opendsr(make_app, tmp_path):
 @pytest.fixture
 def world(app_with_opendsr, mailbox):
     app = app_with_opendsr
+    alive(app)  # /health is 200 only with a worker and the scheduler beating (with RQ)
     policy = app.extensions["dsar_policy"]
     pro_a = make_professional(email="dr.a@example.test")
     pro_b = make_professional(email="dr.b@example.test")
