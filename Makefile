@@ -21,16 +21,19 @@ translations: $(VENV)/.installed
 	@for d in $$(find dsar -type d -name translations); do $(BIN)/pybabel compile -q -f -d $$d 2>/dev/null || $(BIN)/pybabel compile -f -d $$d; done
 
 # Run the service: SQLite, in-process jobs, mail to files (see /dev/mail), demo data.
+# PORT=5001 make run serves on 5001; emailed links follow it unless PUBLIC_BASE_URL is set.
+PORT ?= 5000
+RUN_ENV = DSAR_ENV=development REDIS_URL= PORT=$(PORT)
 run: install
-	@DSAR_ENV=development REDIS_URL= $(BIN)/dsar db upgrade
-	@DSAR_ENV=development REDIS_URL= $(BIN)/dsar demo --if-empty
+	@$(RUN_ENV) $(BIN)/dsar db upgrade
+	@$(RUN_ENV) $(BIN)/dsar demo --if-empty
 	@echo
-	@echo "dsar is starting on http://127.0.0.1:5000"
-	@echo "  public form:  http://127.0.0.1:5000/"
-	@echo "  back-office:  http://127.0.0.1:5000/backoffice/  (accounts printed above by 'dsar demo')"
-	@echo "  sent emails:  http://127.0.0.1:5000/dev/mail"
+	@echo "dsar is starting on http://127.0.0.1:$(PORT)"
+	@echo "  public form:  http://127.0.0.1:$(PORT)/"
+	@echo "  back-office:  http://127.0.0.1:$(PORT)/backoffice/  (demo accounts above)"
+	@echo "  sent emails:  http://127.0.0.1:$(PORT)/dev/mail"
 	@echo
-	DSAR_ENV=development REDIS_URL= DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port 5000
+	$(RUN_ENV) DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port $(PORT)
 
 # Run the tests: SQLite + in-process jobs, then PostgreSQL + Redis/RQ when reachable
 # (DSAR_REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip).
