@@ -100,6 +100,16 @@ def _policy():
 # --- cleaning the values people type ----------------------------------------------------------------------
 
 
+# The error summary lists messages alone, so a required field's message names it (issue 18).
+REQUIRED_MESSAGES = {
+    "subject.first_name": N_("Enter the first name of the person the data is about."),
+    "subject.last_name": N_("Enter the last name of the person the data is about."),
+    "requester.first_name": N_("Enter your first name."),
+    "requester.last_name": N_("Enter your last name."),
+    "answer": N_("Write your answer to our question."),
+}
+
+
 def _text(value, field: str, problems: _Problems, *, required: bool, max_length: int, multiline: bool = False):
     if value is None:
         value = ""
@@ -115,7 +125,7 @@ def _text(value, field: str, problems: _Problems, *, required: bool, max_length:
     value = value.replace("\r", "")
     if not value:
         if required:
-            problems.add(field, N_("This field is required."), "required")
+            problems.add(field, REQUIRED_MESSAGES.get(field, N_("This field is required.")), "required")
         return None
     if len(value) > max_length:
         problems.add(field, N_("Please keep this under %(max)s characters."), "too_long", max=max_length)
