@@ -24,6 +24,7 @@ from flask_babel import gettext
 from ..deadlines import legal_day
 from ..errors import N_
 from ..extensions import db
+from ..labels import ON_TIME_LABELS, OUTCOME_LABELS, TYPE_LABELS, label
 from ..models import DataRequest, Professional, ProfessionalTask, Staff, utcnow
 from .queue import QueueFilters, filter_clauses
 
@@ -105,11 +106,12 @@ def _rows(result, today: date) -> Iterator[list[str]]:
         else:
             handled_by = r.assignee or ""
         yield [neutralise(v) for v in (
-            r.reference, r.type, legal_day(r.received_at).isoformat() if r.received_at else "",
+            r.reference, label(TYPE_LABELS, r.type), legal_day(r.received_at).isoformat() if r.received_at else "",
             r.clock_started_on.isoformat() if r.clock_started_on else "",
             r.due_date.isoformat() if r.due_date else "",
             answered_on.isoformat() if answered_on else "",
-            on_time(answered_on, r.due_date, today), r.outcome or "", handled_by,
+            label(ON_TIME_LABELS, on_time(answered_on, r.due_date, today)), label(OUTCOME_LABELS, r.outcome),
+            handled_by,
         )]
 
 

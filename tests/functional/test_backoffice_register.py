@@ -45,7 +45,7 @@ def test_register_csv_follows_the_filters_and_neutralises_formulas(app, policy):
     assert len(rows) == 2
     ref, rtype, received, start, due, answered_on, on_time, outcome, handled = rows[1]
     assert (ref, rtype, received, start, due, answered_on, on_time, outcome) == (
-        answered.reference, "erasure", "2026-03-05", "2026-03-05", "2026-04-07", "2026-03-20", "yes", "granted")
+        answered.reference, "Effacement", "2026-03-05", "2026-03-05", "2026-04-07", "2026-03-20", "oui", "Accordée")
     assert handled == "'" + agent_name  # never evaluated by a spreadsheet
 
 

@@ -30,44 +30,10 @@ SEARCH_SESSION_KEY = "bo_searches"
 MAX_SAVED_SEARCHES = 20
 DOCUMENT_CSP = "sandbox; default-src 'none'"
 
-# Labels of the vocabulary, marked for translation.
-TYPE_LABELS = {
-    "access": N_("Access"), "rectification": N_("Rectification"), "erasure": N_("Erasure"),
-    "portability": N_("Portability"), "restriction": N_("Restriction"), "objection": N_("Objection"),
-    "consent_withdrawal": N_("Consent withdrawal"), "post_mortem_directive": N_("Post-mortem directive"),
-}
-SUBJECT_KIND_LABELS = {"patient": N_("Patient"), "professional": N_("Professional user"), "prospect": N_("Prospect")}
-CHANNEL_LABELS = {
-    "account": N_("Application account"), "web": N_("Web form"), "email": N_("Email"), "post": N_("Letter"),
-    "phone": N_("Phone"), "in_person": N_("In person"),
-}
-OUTCOME_LABELS = {"granted": N_("Granted"), "partly_granted": N_("Partly granted"), "refused": N_("Refused"),
-                  "no_data": N_("No data held")}
-ROLE_LABELS = {"admin": N_("Administrator"), "dpo": N_("Data protection officer"), "agent": N_("Agent"),
-               "auditor": N_("Auditor (read-only)")}
-URGENCY_LABELS = {"overdue": N_("Overdue"), "week": N_("Due within 7 days"), "ok": N_("On track"),
-                  "paused": N_("Clock paused"), "done": N_("Answered"), "none": N_("Clock not started")}
-METHOD_LABELS = {"account": N_("Application account"), "document": N_("Identity document"),
-                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client"),
-                 "records_match": N_("Email confirmed, details matching our records")}
-DOC_KIND_LABELS = {"identity": N_("Identity document"), "authority": N_("Proof of authority"), "answer": N_("Answer file"),
-                   "letter": N_("Letter"), "export": N_("Export")}
-REVIEW_LABELS = {"pending": N_("waiting for review"), "accepted": N_("accepted"), "refused": N_("refused")}
-EVENT_LABELS = {
-    "received": N_("Request received"), "confirm_email": N_("Email confirmed"), "submit_identity": N_("Identity document sent"),
-    "accept_identity": N_("Identity accepted"), "refuse_identity": N_("Identity refused"), "assign": N_("Assigned"),
-    "route_to_professional": N_("Routed to the professional"), "route_to_staff": N_("Routed to the privacy team"),
-    "acknowledge": N_("Acknowledged by the professional"), "ask_clarification": N_("Clarification asked (clock paused)"),
-    "resume": N_("Clock resumed"), "extend": N_("Deadline extended"), "answer": N_("Answer recorded"),
-    "refuse": N_("Request refused"), "close": N_("Closed"), "reopen": N_("Reopened"), "withdraw": N_("Withdrawn"),
-    "note": N_("Internal note"), "document_uploaded": N_("Document received"), "document_viewed": N_("Document viewed"),
-    "document_purged": N_("Document copy deleted"),
-}
-DETAIL_LABELS = {
-    "reason": N_("Reason"), "reasons": N_("Reasons"), "note": N_("Note"), "question": N_("Question"),
-    "outcome": N_("Outcome"), "method": N_("Method"), "assignee": N_("Assignee"),
-    "clock_started_on": N_("Clock started on"), "due_date": N_("Due on"),
-}
+# Labels of the vocabulary (dsar/labels.py): no internal code reaches a person (issue 18).
+from ...labels import (CHANNEL_LABELS, DETAIL_LABELS, DOC_KIND_LABELS, EVENT_LABELS, METHOD_LABELS,  # noqa: E402
+                       OUTCOME_LABELS, RELATIONSHIP_LABELS, REVIEW_LABELS, ROLE_LABELS, SUBJECT_KIND_LABELS,
+                       TASK_STATUS_LABELS, TYPE_LABELS, URGENCY_LABELS, ACTOR_LABELS, DETAIL_VALUE_LABELS)
 ANSWER_FILES_KEY = "files"
 
 
@@ -75,12 +41,16 @@ def _labels():
     return dict(type_labels=TYPE_LABELS, subject_kind_labels=SUBJECT_KIND_LABELS, channel_labels=CHANNEL_LABELS,
                 outcome_labels=OUTCOME_LABELS, urgency_labels=URGENCY_LABELS, method_labels=METHOD_LABELS,
                 doc_kind_labels=DOC_KIND_LABELS, review_labels=REVIEW_LABELS, event_labels=EVENT_LABELS,
-                role_labels=ROLE_LABELS, detail_labels=DETAIL_LABELS)
+                role_labels=ROLE_LABELS, detail_labels=DETAIL_LABELS, task_status_labels=TASK_STATUS_LABELS,
+                relationship_labels=RELATIONSHIP_LABELS, actor_labels=ACTOR_LABELS,
+                detail_value_labels=DETAIL_VALUE_LABELS)
 
 
 @bp.app_context_processor
 def backoffice_globals():
-    return {"bo_label": lambda table, key: _(table[key]) if key in table else (key or "")}
+    from ...labels import label
+
+    return {"bo_label": label}
 
 
 # --- the queue -------------------------------------------------------------------------------------------
@@ -259,9 +229,7 @@ def document_page_GET(reference: str, document_id: int, page: int):
         # The requester's file, not the service, is at fault: a 4xx, and the whole document still opens.
         raise InvalidInput(N_("This page cannot be drawn as a picture. Open the whole document instead."),
                            code="preview_failed") from None
-    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
-                 details={"document_id": doc.id, "kind": doc.kind, "page": page})
-    db.session.commit()
+    _record_view(req, doc, page=page)
     response = make_response(png)
     response.headers["Content-Type"] = "image/png"
     response.headers["Content-Disposition"] = "inline"
@@ -269,6 +237,23 @@ def document_page_GET(reference: str, document_id: int, page: int):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+VIEWED_SESSION_KEY = "bo_viewed"
+MAX_VIEWED = 200
+
+
+def _record_view(req, doc, **details) -> None:
+    """A document view is an audit event once per person per session (issue 18): reloading the request page,
+    which shows the document, does not add a "Document viewed" line each time. A new sign-in records again."""
+    key = f"{current_user.id}:{doc.id}"
+    viewed = [k for k in session.get(VIEWED_SESSION_KEY, []) if isinstance(k, str)]
+    if key in viewed:
+        return
+    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
+                 details={"document_id": doc.id, "kind": doc.kind, **details})
+    db.session.commit()
+    session[VIEWED_SESSION_KEY] = [key, *viewed][:MAX_VIEWED]
 
 
 @bp.get("/requests/<reference>")
@@ -289,9 +274,7 @@ def document_GET(reference: str, document_id: int):
         abort(404)
     data = read_document(doc)
     # A view changes nothing on the request: it must not make the forms of open pages stale.
-    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
-                 details={"document_id": doc.id, "kind": doc.kind})
-    db.session.commit()
+    _record_view(req, doc)
     response = make_response(data)
     response.headers["Content-Type"] = doc.mime
     response.headers["Content-Disposition"] = "inline"
