@@ -596,6 +596,10 @@ def add_identity_document(req: DataRequest, kind: str, stream: BinaryIO, filenam
                                    actor=actor, policy=policy, refuse_hashes=frozenset(d.sha256 for d in held))
     if req.status == Status.AWAITING_IDENTITY and not missing_documents(req):
         lifecycle.submit_identity(req, actor, doc.id)
+    if req.status == Status.IDENTITY_REVIEW:
+        from .identity_reviews import notify_document_arrived
+
+        notify_document_arrived(req, doc)   # issue 18: no one was told a document had arrived
     return doc
 
 

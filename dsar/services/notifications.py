@@ -73,9 +73,13 @@ def email_requester(req, template: str, context: dict | None = None) -> OutboxMe
     return queue_email(req.requester.email, template, req.language or "fr", ctx, request=req)
 
 
+def dpo_address() -> str | None:
+    return current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
+
+
 def email_dpo(template: str, context: dict, *, language: str = "fr") -> OutboxMessage | None:
     """An alert to the DPO mailbox (DSAR_DPO_EMAIL, else the policy's DPO contact)."""
-    to = current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
+    to = dpo_address()
     if not to:
         return None
     return queue_email(to, template, language, context)

@@ -21,6 +21,7 @@ from ...policy import evaluate_rights, localized
 from ...services import actions
 from ...services import checklist as checklist_service
 from ...services import identity as identity_service
+from ...services import identity_reviews as identity_reviews_service
 from ...services import queue as queue_service
 from ..common import translate_error
 from . import bp
@@ -81,7 +82,8 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()), **_labels(),
+        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()),
+        identity_reviews=identity_reviews_service.waiting(limit=20), **_labels(),
     )
 
 
