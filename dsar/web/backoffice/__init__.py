@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("backoffice", __name__)
 
-from . import auth, views, register, stats, admin, intake, fulfilment, webhooks  # noqa: E402,F401
+from . import auth, views, register, stats, admin, intake, fulfilment, webhooks, queue_actions  # noqa: E402,F401

@@ -108,6 +108,9 @@ def queue_GET():
 def search_POST():
     """Keep the search text in the session and show the queue with it; the URL carries only a random id."""
     text = (request.form.get("q") or "").strip()[:254]
+    reference = queue_service.exact_reference(text)
+    if reference:   # issue 18: an exact reference opens the request
+        return redirect(url_for("backoffice.request_GET", reference=reference), code=303)
     args = {k: v for k, v in request.form.items() if k in {"status", "type", "subject_kind", "assignee", "channel",
                                                           "handler", "overdue", "received_from", "received_to"} and v}
     if text:
