@@ -41,9 +41,10 @@ def test_register_csv_follows_the_filters_and_neutralises_formulas(app, policy):
     assert "attachment" in r.headers["Content-Disposition"]
     rows = _csv(r)
     assert rows[0] == ["Référence", "Type", "Reçue le", "Délai démarré le", "Échéance le", "Répondu le",
-                       "Dans les délais", "Issue", "Traitée par"]
+                       "Dans les délais", "Issue", "Traitée par", "Canal", "Personne concernée"]
     assert len(rows) == 2
-    ref, rtype, received, start, due, answered_on, on_time, outcome, handled = rows[1]
+    ref, rtype, received, start, due, answered_on, on_time, outcome, handled, channel, kind = rows[1]
+    assert (channel, kind) == ("Formulaire en ligne", "Patient")
     assert (ref, rtype, received, start, due, answered_on, on_time, outcome) == (
         answered.reference, "Effacement", "2026-03-05", "2026-03-05", "2026-04-07", "2026-03-20", "oui", "Accordée")
     assert handled == "'" + agent_name  # never evaluated by a spreadsheet
@@ -149,3 +150,25 @@ def test_statistics_over_a_chosen_period_in_french_figures(app, policy):
     assert re.search(r"Demandes reçues du \d{1,2} \w+ \d{4} au \d{1,2} \w+ \d{4}", html_lib.unescape(three))
     bad = client.get("/backoffice/stats?months=7")
     assert bad.status_code == 422 and "Choisissez une des périodes proposées." in html_lib.unescape(bad.get_data(as_text=True))
+
+
+def test_who_answered_is_recorded_in_the_page_and_the_register(app, policy):
+    """Issue 18: "Traitée par" names the DPO who answered an unassigned request (page and register)."""
+    from dsar.actors import Actor
+    from dsar.services import actions
+    from factories import make_staff
+
+    dpo = make_staff("dpo", name="Dominique Répondante")
+    req = make_request(policy=policy, status=Status.OPEN, type="objection", channel="email", subject_kind="prospect")
+    db.session.commit()
+    assert req.assignee_id is None
+    for step in list(req.steps):
+        actions.complete_step(req, Actor.for_staff(dpo), step_id=step.id, note="Fait.")
+    actions.answer(req, Actor.for_staff(dpo), outcome="granted", message="C'est fait.")
+    db.session.commit()
+    client, _ = signed_in_client(app, "auditor")
+    page = client.get(f"/backoffice/requests/{req.reference}").get_data(as_text=True)
+    assert re.search(r'id="handled-by">Dominique Répondante<', page)
+    rows = _csv(client.get("/backoffice/register.csv?status=all"))
+    row = next(r for r in rows if r[0] == req.reference)
+    assert row[8:] == ["Dominique Répondante", "E-mail", "Prospect"]

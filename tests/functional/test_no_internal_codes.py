@@ -136,3 +136,25 @@ def test_every_recorded_action_has_a_label():
     missing = sorted(a for a in _recorded_actions() if a not in EVENT_LABELS and not a.startswith(("account_", "api_key",
                      "login", "logout", "password", "totp", "webhook", "demo", "reminders")))
     assert not missing, missing
+
+
+def test_one_word_for_email_across_the_french_service():
+    """Issue 18: the public side said "e-mail", the back-office "adresse électronique" and "courriel"."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    import dsar
+
+    found = []
+    paths = list(Path(dsar.__file__).parent.rglob("translations/fr/LC_MESSAGES/messages.po"))
+    assert len(paths) >= 5
+    for path in paths:
+        with open(path, "rb") as fh:
+            for message in read_po(fh):
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                for text in strings:
+                    text = re.sub(r"%\(\w+\)s", "", text or "")
+                    if re.search(r"courriel|adresse électronique|(?<![-\w])[Ee]mail(?![\w-])", text):
+                        found.append(text)
+    assert not found, found
