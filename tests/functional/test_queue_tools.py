@@ -85,3 +85,24 @@ def test_bulk_assignment_and_assign_to_me_are_all_or_nothing(app, policy):
     # Auditors read only.
     auditor, _ = signed_in_client(app, "auditor")
     assert auditor.post("/backoffice/queue/assign", data={"request_id": [a.id], "to_me": "1"}).status_code == 403
+
+
+def test_a_second_open_request_of_the_same_type_from_the_same_person_is_flagged(app, policy):
+    """Issue 18: flagged, never refused on that ground alone (GDPR art. 12(5))."""
+    first = make_request(policy=policy, status=Status.OPEN, type="access", email="meme@example.test")
+    second = make_request(policy=policy, status=Status.IDENTITY_REVIEW, type="access", email="meme@example.test")
+    other_type = make_request(policy=policy, status=Status.OPEN, type="erasure", email="meme@example.test")
+    closed = make_request(policy=policy, status=Status.CLOSED, type="access", email="autre@example.test")
+    later = make_request(policy=policy, status=Status.OPEN, type="access", email="autre@example.test")
+    db.session.commit()
+    client, _ = signed_in_client(app, "agent")
+
+    def flag(req):
+        page = html_lib.unescape(client.get(f"/backoffice/requests/{req.reference}?lang=fr").get_data(as_text=True))
+        found = re.search(r'<div class="notice" id="possible-duplicate".*?</div>', page, re.S)
+        return found.group(0) if found else None
+
+    assert second.reference in flag(first) and "Doublon possible." in flag(first)
+    assert first.reference in flag(second)
+    assert flag(other_type) is None                      # another right: not a duplicate
+    assert flag(later) is None and flag(closed) is None  # the earlier one is closed: nothing open twice

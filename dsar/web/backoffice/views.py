@@ -24,6 +24,7 @@ from ...services import identity as identity_service
 from ...services import identity_reviews as identity_reviews_service
 from ...services import queue as queue_service
 from ...services import register as register_service
+from ...services.duplicates import possible_duplicates
 from ..common import translate_error
 from . import bp
 from .auth import staff_actor, staff_required
@@ -179,7 +180,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
     documents = list(req.documents)
     ctx = dict(
         req=req, rights=_rights(req), events=_timeline(req), documents=documents,
-        answered_by=register_service.answered_by(req),
+        answered_by=register_service.answered_by(req), duplicates=possible_duplicates(req),
         identity_documents=[d for d in documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
                             and d.storage_name and d.purged_at is None],
         forms=_forms_for(req), errors=errors or {}, values=values or {}, notice=notice,
