@@ -16,7 +16,10 @@ from . import email_links
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
     """Render templates/email/<template>/{subject.txt, body.txt, body.html} in ``language``."""
     with force_locale(language):
-        ctx = dict(context, language=language, controller=_controller())
+        from .documents import human_size
+
+        # Sizes are written in the email's language (issue 18: English emails said "Ko").
+        ctx = dict(context, language=language, controller=_controller(), human_size=human_size)
         subject = render_template(f"email/{template}/subject.txt", **ctx)
         text = render_template(f"email/{template}/body.txt", **ctx)
         html = render_template(f"email/{template}/body.html", **ctx)

@@ -513,14 +513,26 @@ def pro_option(professional):
 
 @bp.app_template_filter("paris_date")
 def paris_date(instant) -> str:
-    return legal_day(instant).isoformat() if instant else "—"
+    """A day written the way the page's language writes it (issue 18: "30 nov. 2026", "Nov 30, 2026")."""
+    from datetime import date as _date
+
+    from flask_babel import format_date
+
+    if not instant:
+        return "—"
+    return format_date(instant if type(instant) is _date else legal_day(instant), "medium")
 
 
 @bp.app_template_filter("paris_datetime")
 def paris_datetime(instant) -> str:
     from ...deadlines import PARIS
 
-    return instant.astimezone(PARIS).strftime("%Y-%m-%d %H:%M") if instant else "—"
+    from flask_babel import format_date, format_time
+
+    if not instant:
+        return "—"
+    local = instant.astimezone(PARIS)
+    return f"{format_date(local.date(), 'medium')} {format_time(local.time(), 'HH:mm')}"
 
 
 # --- professionals' task links (policy art. 8.2) -----------------------------------------------------------
