@@ -23,7 +23,9 @@ translations: $(VENV)/.installed
 # Run the service: SQLite, in-process jobs, mail to files (see /dev/mail), demo data.
 # The demo runs on the policy with the DPO's pending choices made (dsar/demo_policy.py: letters can go out),
 # with the sample application database (built by `dsar demo`) and the systems file that maps it (issue 16).
-DEMO_ENV = DSAR_ENV=development REDIS_URL= DSAR_POLICY=$(CURDIR)/instance/demo-policy.yaml \
+# PORT=5001 make run serves on 5001; emailed links follow it unless PUBLIC_BASE_URL is set.
+PORT ?= 5000
+DEMO_ENV = DSAR_ENV=development REDIS_URL= PORT=$(PORT) DSAR_POLICY=$(CURDIR)/instance/demo-policy.yaml \
 	DSAR_SYSTEMS=workflows/idomed.systems.yaml \
 	DSAR_APP_DB_READ_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3 \
 	DSAR_APP_DB_WRITE_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3
@@ -32,12 +34,12 @@ run: install
 	@$(DEMO_ENV) $(BIN)/dsar db upgrade
 	@$(DEMO_ENV) $(BIN)/dsar demo --if-empty
 	@echo
-	@echo "dsar is starting on http://127.0.0.1:5000"
-	@echo "  public form:  http://127.0.0.1:5000/"
-	@echo "  back-office:  http://127.0.0.1:5000/backoffice/  (accounts printed above by 'dsar demo')"
-	@echo "  sent emails:  http://127.0.0.1:5000/dev/mail"
+	@echo "dsar is starting on http://127.0.0.1:$(PORT)"
+	@echo "  public form:  http://127.0.0.1:$(PORT)/"
+	@echo "  back-office:  http://127.0.0.1:$(PORT)/backoffice/  (demo accounts above)"
+	@echo "  sent emails:  http://127.0.0.1:$(PORT)/dev/mail"
 	@echo
-	$(DEMO_ENV) DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port 5000
+	$(DEMO_ENV) DSAR_RUN_PERIODIC_IN_PROCESS=1 $(BIN)/dsar run --host 127.0.0.1 --port $(PORT)
 
 # Run the tests: SQLite + in-process jobs, then PostgreSQL + Redis/RQ when reachable
 # (DSAR_REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip).

@@ -67,6 +67,12 @@ def database_uri(url: str) -> str:
     return url
 
 
+def _dev_port() -> int:
+    """The port `make run` serves on (PORT, 5000 by default); a bad value falls back to 5000."""
+    value = os.environ.get("PORT", "")
+    return int(value) if value.isdigit() and 0 < int(value) < 65536 else 5000
+
+
 def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment and ``overrides``."""
     overrides = dict(overrides or {})
@@ -107,7 +113,9 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "DSAR_POLICY": os.environ.get("DSAR_POLICY") or str(data_path("workflows", "idomed.yaml")),
         "DSAR_FILES_DIR": os.environ.get("DSAR_FILES_DIR") or str(instance_path / "files"),
         "DSAR_MAIL_DIR": os.environ.get("DSAR_MAIL_DIR") or str(instance_path / "mail"),
-        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or ("http://127.0.0.1:5000" if lenient else "")).rstrip("/"),
+        # In development the links follow the port the service runs on (PORT=5001 make run), unless PUBLIC_BASE_URL is set.
+        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL")
+                            or (f"http://127.0.0.1:{_dev_port()}" if lenient else "")).rstrip("/"),
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND") or ("file" if env == "development" else "smtp"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
         "MAIL_PORT": _int("MAIL_PORT", 25),

@@ -63,7 +63,7 @@ def load_demo(*, if_empty: bool = False) -> str:
     if current_app.config["DSAR_ENV"] == "production":
         raise RuntimeError("demo data is for development only")
     if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Staff)):
-        return "Demo data already loaded (nothing done). Staff logins: " + ", ".join(e for e, _, _ in STAFF)
+        return "Demo data already loaded (nothing done).\n" + _logins()
 
     from .services import actions, directory, intake
 
@@ -163,12 +163,19 @@ def load_demo(*, if_empty: bool = False) -> str:
 
 
 def _summary() -> str:
-    lines = [
-        "Demo data loaded.",
-        f"Staff accounts (password for all: {DEMO_PASSWORD}):",
-    ]
+    return "Demo data loaded.\n" + _logins()
+
+
+# The hint works as printed from the project directory, in any shell (no activated venv, no DSAR_ENV set).
+TOTP_HINT = "DSAR_ENV=development .venv/bin/dsar demo-totp {email}"
+
+
+def _logins() -> str:
+    """The demo staff logins, printed on every `make run` (they are demo accounts, also listed in the README)."""
+    lines = [f"Staff accounts (password for all: {DEMO_PASSWORD}):"]
     for email, _, role in STAFF:
-        extra = f" — TOTP secret {DEMO_TOTP[email]} (or run: dsar demo-totp {email})" if email in DEMO_TOTP else ""
+        extra = (f" — TOTP secret {DEMO_TOTP[email]} (current code: {TOTP_HINT.format(email=email)})"
+                 if email in DEMO_TOTP else "")
         lines.append(f"  {role:8} {email}{extra}")
     return "\n".join(lines)
 

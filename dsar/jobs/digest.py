@@ -73,7 +73,14 @@ def digest_context(now: datetime | None = None) -> dict:
                   "reminders": r.reminder_count,
                   "url": public_url("backoffice.request_GET", reference=r.reference)}
                  for r in db.session.execute(task_q.limit(MAX_LINES))]
+    from ..services import identity_reviews
+
+    reviews, reviews_total = identity_reviews.waiting(limit=MAX_LINES, now=now)
+    for r in reviews:
+        r["url"] = public_url("backoffice.request_GET", reference=r["reference"])
+        r["days"] = r["waited"].days
     return {
+        "identity_reviews": reviews, "identity_reviews_total": reviews_total,
         "today": today, "overdue": overdue, "overdue_total": overdue_total, "due_soon": due_soon,
         "due_soon_total": due_soon_total, "with_professionals": with_pros, "with_professionals_total": with_pros_total,
         "due_soon_days": DUE_SOON_DAYS, "queue_url": public_url("backoffice.queue_GET"),
@@ -96,7 +103,8 @@ def send_dpo_digest() -> str:
         return "no DPO address"
     audit.record(Actor.system("dpo-digest"), DIGEST_ACTION, stream="system", details={
         "day": ctx["today"], "overdue": ctx["overdue_total"], "due_soon": ctx["due_soon_total"],
-        "with_professionals": ctx["with_professionals_total"], "outbox_id": msg.id,
+        "with_professionals": ctx["with_professionals_total"], "identity_reviews": ctx["identity_reviews_total"],
+        "outbox_id": msg.id,
     })
     db.session.commit()
     return f"sent: {ctx['overdue_total']} overdue, {ctx['due_soon_total']} due soon, {ctx['with_professionals_total']} with professionals"

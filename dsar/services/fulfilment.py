@@ -890,7 +890,7 @@ def email_context(req: DataRequest, link: DownloadLink, token: str) -> dict:
         "request_type_name": localized(rt.name, lang) if rt else req.type,
         "download_url": download_url(token),
         "expires_on": legal_day(link.expires_at),
-        "files": [{"name": f["name"], "size_label": human_size(f["size"])} for f in link.files],
+        "files": [{"name": f["name"], "size": f["size"], "size_label": human_size(f["size"])} for f in link.files],
         "outcome": req.outcome,
         "reasons": req.refusal_reasons,
         "extension_reason": req.extension_reason,

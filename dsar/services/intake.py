@@ -100,6 +100,16 @@ def _policy():
 # --- cleaning the values people type ----------------------------------------------------------------------
 
 
+# The error summary lists messages alone, so a required field's message names it (issue 18).
+REQUIRED_MESSAGES = {
+    "subject.first_name": N_("Enter the first name of the person the data is about."),
+    "subject.last_name": N_("Enter the last name of the person the data is about."),
+    "requester.first_name": N_("Enter your first name."),
+    "requester.last_name": N_("Enter your last name."),
+    "answer": N_("Write your answer to our question."),
+}
+
+
 def _text(value, field: str, problems: _Problems, *, required: bool, max_length: int, multiline: bool = False):
     if value is None:
         value = ""
@@ -115,7 +125,7 @@ def _text(value, field: str, problems: _Problems, *, required: bool, max_length:
     value = value.replace("\r", "")
     if not value:
         if required:
-            problems.add(field, N_("This field is required."), "required")
+            problems.add(field, REQUIRED_MESSAGES.get(field, N_("This field is required.")), "required")
         return None
     if len(value) > max_length:
         problems.add(field, N_("Please keep this under %(max)s characters."), "too_long", max=max_length)
@@ -590,6 +600,10 @@ def add_identity_document(req: DataRequest, kind: str, stream: BinaryIO, filenam
                                    actor=actor, policy=policy, refuse_hashes=frozenset(d.sha256 for d in held))
     if req.status == Status.AWAITING_IDENTITY and not missing_documents(req):
         lifecycle.submit_identity(req, actor, doc.id)
+    if req.status == Status.IDENTITY_REVIEW:
+        from .identity_reviews import notify_document_arrived
+
+        notify_document_arrived(req, doc)   # issue 18: no one was told a document had arrived
     return doc
 
 

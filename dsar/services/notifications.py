@@ -16,7 +16,10 @@ from . import email_links
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
     """Render templates/email/<template>/{subject.txt, body.txt, body.html} in ``language``."""
     with force_locale(language):
-        ctx = dict(context, language=language, controller=_controller())
+        from .documents import human_size
+
+        # Sizes are written in the email's language (issue 18: English emails said "Ko").
+        ctx = dict(context, language=language, controller=_controller(), human_size=human_size)
         subject = render_template(f"email/{template}/subject.txt", **ctx)
         text = render_template(f"email/{template}/body.txt", **ctx)
         html = render_template(f"email/{template}/body.html", **ctx)
@@ -73,9 +76,13 @@ def email_requester(req, template: str, context: dict | None = None) -> OutboxMe
     return queue_email(req.requester.email, template, req.language or "fr", ctx, request=req)
 
 
+def dpo_address() -> str | None:
+    return current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
+
+
 def email_dpo(template: str, context: dict, *, language: str = "fr") -> OutboxMessage | None:
     """An alert to the DPO mailbox (DSAR_DPO_EMAIL, else the policy's DPO contact)."""
-    to = current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
+    to = dpo_address()
     if not to:
         return None
     return queue_email(to, template, language, context)

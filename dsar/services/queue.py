@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 
@@ -27,6 +28,8 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 DUE_SOON_DAYS = 7
 OPEN_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+_REFERENCE_TAIL = re.compile(r"(\d{4}-)?\d{1,6}")
+_WHOLE_REFERENCE = re.compile(r"DSAR-\d{4}-\d{6}")
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,15 @@ def _search_clause(term: str):
             sa.select(Requester.request_id).where(Requester.email == email),
         ))
     upper = term.upper()
+    escaped = upper.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     if upper.startswith("DSAR-"):
-        return DataRequest.reference == upper
-    # A family name, case-insensitive, matched from its start: a range on the indexed lower-cased column.
+        # A whole reference, or its beginning (issue 18: "DSAR-2026-0001" finds DSAR-2026-000123 …).
+        return DataRequest.reference.like(escaped + "%", escape="\\")
+    if _REFERENCE_TAIL.fullmatch(upper):
+        # The end of a reference as people read it out: "123", "000123", "2026-000123".
+        return DataRequest.reference.like("%" + escaped, escape="\\")
+    # A family name or a first name, case-insensitive, matched from its start. The family name reads a range on
+    # the indexed lower-cased column; the first name compares lower(first_name) (not indexed: see notes/18.md).
     low = term.lower()
     high = low[:-1] + chr(ord(low[-1]) + 1)
     like = low.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -126,7 +135,19 @@ def _search_clause(term: str):
         col = model.last_name_lower
         return sa.select(model.request_id).where(col >= low, col < high, col.like(like, escape="\\"))
 
-    return DataRequest.id.in_(sa.union(names(RequestSubject), names(Requester)))
+    def first_names(model):
+        return sa.select(model.request_id).where(sa.func.lower(model.first_name).like(like, escape="\\"))
+
+    return DataRequest.id.in_(sa.union(names(RequestSubject), names(Requester), first_names(RequestSubject),
+                                       first_names(Requester)))
+
+
+def exact_reference(term: str) -> str | None:
+    """The reference itself when ``term`` is a whole reference that exists (the search then opens the request)."""
+    upper = (term or "").strip().upper()
+    if not _WHOLE_REFERENCE.fullmatch(upper):
+        return None
+    return db.session.scalar(sa.select(DataRequest.reference).where(DataRequest.reference == upper))
 
 
 def filter_clauses(filters: QueueFilters, *, today: date) -> list:

@@ -24,7 +24,8 @@ from flask_babel import gettext
 from ..deadlines import legal_day
 from ..errors import N_
 from ..extensions import db
-from ..models import DataRequest, Professional, ProfessionalTask, Staff, utcnow
+from ..labels import CHANNEL_LABELS, ON_TIME_LABELS, OUTCOME_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS, label
+from ..models import DataRequest, Event, Professional, ProfessionalTask, Staff, utcnow
 from .queue import QueueFilters, filter_clauses
 
 BOM = "\ufeff"
@@ -42,6 +43,8 @@ COLUMNS = (
     ("on_time", N_("On time")),
     ("outcome", N_("Outcome")),
     ("handled_by", N_("Handled by")),
+    ("channel", N_("Channel")),
+    ("subject_kind", N_("Data subject")),
 )
 
 
@@ -62,6 +65,22 @@ def on_time(answered_on: date | None, due: date | None, today: date) -> str:
     return "overdue" if today > due else ""
 
 
+ANSWERING_ACTIONS = ("answer", "refuse")
+
+
+def answered_by_subquery():
+    """Who answered (issue 18, "Traitée par"): the staff member or API client of the request's latest answer or
+    refusal, as the audit trail names them (the assignee may be nobody, or someone else)."""
+    return (sa.select(Event.actor_label)
+            .where(Event.request_id == DataRequest.id, Event.action.in_(ANSWERING_ACTIONS),
+                   Event.actor_type.in_(("staff", "api")))
+            .order_by(Event.id.desc()).limit(1).scalar_subquery())
+
+
+def answered_by(req) -> str | None:
+    return db.session.scalar(sa.select(answered_by_subquery()).where(DataRequest.id == req.id))
+
+
 def _query(filters: QueueFilters, today: date):
     latest_pro = (
         sa.select(Professional.first_name + sa.literal(" ") + Professional.last_name)
@@ -77,6 +96,7 @@ def _query(filters: QueueFilters, today: date):
             DataRequest.id, DataRequest.reference, DataRequest.type, DataRequest.received_at,
             DataRequest.clock_started_on, DataRequest.due_date, DataRequest.answered_at, DataRequest.outcome,
             DataRequest.status, DataRequest.handler, Staff.name.label("assignee"), latest_pro.label("professional"),
+            answered_by_subquery().label("answered_by"), DataRequest.channel, DataRequest.subject_kind,
         )
         .select_from(DataRequest)
         .outerjoin(Staff, Staff.id == DataRequest.assignee_id)
@@ -103,13 +123,14 @@ def _rows(result, today: date) -> Iterator[list[str]]:
         if r.handler == "professional" and r.professional:
             handled_by = gettext("Professional: %(name)s", name=r.professional)
         else:
-            handled_by = r.assignee or ""
+            handled_by = r.answered_by or r.assignee or ""
         yield [neutralise(v) for v in (
-            r.reference, r.type, legal_day(r.received_at).isoformat() if r.received_at else "",
+            r.reference, label(TYPE_LABELS, r.type), legal_day(r.received_at).isoformat() if r.received_at else "",
             r.clock_started_on.isoformat() if r.clock_started_on else "",
             r.due_date.isoformat() if r.due_date else "",
             answered_on.isoformat() if answered_on else "",
-            on_time(answered_on, r.due_date, today), r.outcome or "", handled_by,
+            label(ON_TIME_LABELS, on_time(answered_on, r.due_date, today)), label(OUTCOME_LABELS, r.outcome),
+            handled_by, label(CHANNEL_LABELS, r.channel), label(SUBJECT_KIND_LABELS, r.subject_kind),
         )]
 
 

@@ -132,6 +132,8 @@ EXPECTED: dict[str, dict] = {
     "public.download_POST": token_route("download", 422, 422),  # nothing pasted
     # Another requester's download link with this request's file: the file is not part of that answer.
     "public.download_file_GET": token_route("download", 200, 404),
+    # The answer's files from the status page (issue 18): the status secret opens its own request's links only.
+    "public.status_file_GET": token_route("status", 200, 404),
     # The professional's task link (policy art. 8.2): good for that task only.
     "tasks.task_GET": token_route("task", 200, 200),
     "tasks.acknowledge_POST": token_route("task", 303, 303),
@@ -148,6 +150,7 @@ EXPECTED: dict[str, dict] = {
     # agent requests but no accounts, register or statistics; auditor reads only.
     "backoffice.queue_GET": staff_only(ALL_STAFF, 200, "GET"),
     "backoffice.search_POST": staff_only(ALL_STAFF, 302, "POST"),
+    "backoffice.queue_assign_POST": staff_only(WRITERS, 302, "POST"),   # nothing selected: back with a message
     "backoffice.request_GET": staff_only(ALL_STAFF, 200, "GET"),
     "backoffice.document_GET": staff_only(ALL_STAFF, 200, "GET"),
     "backoffice.document_page_GET": staff_only(ALL_STAFF, PASSES, "GET"),   # the pages of a PDF document, as pictures
@@ -234,7 +237,7 @@ MAY_SEE.update({"requester_own": {NAME_A}, "professional_own": {NAME_A},
 TOKEN_FAMILY = {
     "public.confirm_GET": "confirm", "public.confirm_POST": "confirm",
     "public.status_GET": "status", "public.upload_POST": "status", "public.withdraw_POST": "status",
-    "public.clarification_POST": "status", "public.rectification_POST": "status",
+    "public.clarification_POST": "status", "public.rectification_POST": "status", "public.status_file_GET": "status",
     "public.download_GET": "download", "public.download_POST": "download", "public.download_file_GET": "download",
     "backoffice.reset_password_GET": "reset", "backoffice.reset_password_POST": "reset",
 }

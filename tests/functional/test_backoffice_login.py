@@ -46,7 +46,7 @@ def test_wrong_password_and_unknown_email_read_the_same_and_are_in_french(app):
     a = client.post("/backoffice/login", data={"email": "agent@example.test", "password": "nope"})
     b = client.post("/backoffice/login", data={"email": "ghost@example.test", "password": "nope"})
     assert a.status_code == b.status_code == 401
-    msg = "Adresse électronique, mot de passe ou code incorrect."
+    msg = "Adresse e-mail, mot de passe ou code incorrect."
     assert msg in a.get_data(as_text=True) and msg in b.get_data(as_text=True)
 
 

@@ -41,11 +41,12 @@ def test_register_csv_follows_the_filters_and_neutralises_formulas(app, policy):
     assert "attachment" in r.headers["Content-Disposition"]
     rows = _csv(r)
     assert rows[0] == ["Référence", "Type", "Reçue le", "Délai démarré le", "Échéance le", "Répondu le",
-                       "Dans les délais", "Issue", "Traitée par"]
+                       "Dans les délais", "Issue", "Traitée par", "Canal", "Personne concernée"]
     assert len(rows) == 2
-    ref, rtype, received, start, due, answered_on, on_time, outcome, handled = rows[1]
+    ref, rtype, received, start, due, answered_on, on_time, outcome, handled, channel, kind = rows[1]
+    assert (channel, kind) == ("Formulaire en ligne", "Patient")
     assert (ref, rtype, received, start, due, answered_on, on_time, outcome) == (
-        answered.reference, "erasure", "2026-03-05", "2026-03-05", "2026-04-07", "2026-03-20", "yes", "granted")
+        answered.reference, "Effacement", "2026-03-05", "2026-03-05", "2026-04-07", "2026-03-20", "oui", "Accordée")
     assert handled == "'" + agent_name  # never evaluated by a spreadsheet
 
 
@@ -74,7 +75,7 @@ def test_statistics_draw_svg_charts_on_the_server(app, policy):
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     assert html.count("<svg") == 3 and "<script" not in html and "http://cdn" not in html and "style=" not in html
-    assert re.search(r'id="stat-overdue">1<', html) and re.search(r'id="stat-on-time">50 %<', html)
+    assert re.search(r'id="stat-overdue">1<', html) and re.search(r'id="stat-on-time">50\s%<', html)
     assert re.search(r'id="stat-answered">2<', html)
     assert f"{today.year:04d}-{today.month:02d}" in html  # this month's bar
 
@@ -130,3 +131,44 @@ def test_the_daily_digest_reaches_the_dpo_once_a_day(app, policy, mailbox, run_j
     body = mailbox.text(msgs[0])
     assert overdue.reference in body and soon.reference in body and "Anne Kiné" in body
     assert "En retard : 1" in body and "Secret" not in body  # references, not the data subjects' names
+
+
+def test_statistics_over_a_chosen_period_in_french_figures(app, policy):
+    """Issue 18: the DPO chooses the period (3, 6, 12 or 24 months); figures are written the French way."""
+    import html as html_lib
+
+    now = utcnow()
+    make_request(policy=policy, status=Status.OPEN, received_at=now - timedelta(days=20))
+    make_request(policy=policy, status=Status.OPEN, received_at=now - timedelta(days=200))
+    db.session.commit()
+    client, _ = signed_in_client(app, "dpo")
+    received = lambda html: int(re.search(r'id="stat-received">(\d+)<', html).group(1))  # noqa: E731
+    twelve = client.get("/backoffice/stats?lang=fr").get_data(as_text=True)
+    three = client.get("/backoffice/stats?months=3").get_data(as_text=True)
+    assert received(twelve) == 2 and received(three) == 1
+    assert '<option value="3" selected>les 3 derniers mois</option>' in three
+    assert re.search(r"Demandes reçues du \d{1,2} \w+ \d{4} au \d{1,2} \w+ \d{4}", html_lib.unescape(three))
+    bad = client.get("/backoffice/stats?months=7")
+    assert bad.status_code == 422 and "Choisissez une des périodes proposées." in html_lib.unescape(bad.get_data(as_text=True))
+
+
+def test_who_answered_is_recorded_in_the_page_and_the_register(app, policy):
+    """Issue 18: "Traitée par" names the DPO who answered an unassigned request (page and register)."""
+    from dsar.actors import Actor
+    from dsar.services import actions
+    from factories import make_staff
+
+    dpo = make_staff("dpo", name="Dominique Répondante")
+    req = make_request(policy=policy, status=Status.OPEN, type="objection", channel="email", subject_kind="prospect")
+    db.session.commit()
+    assert req.assignee_id is None
+    for step in list(req.steps):
+        actions.complete_step(req, Actor.for_staff(dpo), step_id=step.id, note="Fait.")
+    actions.answer(req, Actor.for_staff(dpo), outcome="granted", message="C'est fait.")
+    db.session.commit()
+    client, _ = signed_in_client(app, "auditor")
+    page = client.get(f"/backoffice/requests/{req.reference}").get_data(as_text=True)
+    assert re.search(r'id="handled-by">Dominique Répondante<', page)
+    rows = _csv(client.get("/backoffice/register.csv?status=all"))
+    row = next(r for r in rows if r[0] == req.reference)
+    assert row[8:] == ["Dominique Répondante", "E-mail", "Prospect"]

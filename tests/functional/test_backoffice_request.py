@@ -211,3 +211,22 @@ def test_search_keeps_names_out_of_urls(app, policy):
     assert client.get("/backoffice/?search=unknown-id").status_code == 422
     assert client.get("/backoffice/?status=bogus").status_code == 422
     assert client.get("/backoffice/?after=%%%").status_code == 422
+
+
+def test_a_document_view_is_recorded_once_per_person_per_session(app, review_request):
+    """Issue 18: reloading the request page (which shows the document) adds no new "Document viewed" line;
+    another person's view, or the same person's after signing in again, is recorded."""
+    reference, doc_id = review_request
+    client, staff = signed_in_client(app, "agent")
+    for _ in range(3):
+        client.get(f"/backoffice/requests/{reference}")
+        assert client.get(f"/backoffice/requests/{reference}/documents/{doc_id}").status_code == 200
+    views = db.session.scalars(sa.select(Event).where(Event.action == "document_viewed")).all()
+    assert [v.actor_id for v in views] == [str(staff.id)]
+    page = client.get(f"/backoffice/requests/{reference}?lang=fr").get_data(as_text=True)
+    assert page.count("Document consulté") == 1
+    other, other_staff = signed_in_client(app, "dpo")
+    other.get(f"/backoffice/requests/{reference}/documents/{doc_id}")
+    other.get(f"/backoffice/requests/{reference}/documents/{doc_id}")
+    views = db.session.scalars(sa.select(Event).where(Event.action == "document_viewed")).all()
+    assert [v.actor_id for v in views] == [str(staff.id), str(other_staff.id)]

@@ -24,6 +24,7 @@ READERS_OF_FIGURES = {"admin", "dpo", "auditor"}
 PROTECTED = {
     "queue_GET": ALL,
     "search_POST": ALL,
+    "queue_assign_POST": WRITERS,
     "request_GET": ALL,
     "document_GET": ALL,
     "action_POST": WRITERS,

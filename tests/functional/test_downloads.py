@@ -87,7 +87,7 @@ def test_opening_the_status_page_unlocks_the_downloads_and_lists_what_was_sent(a
     status = client.get(f"/status/{token}")
     page = _text(status)
     assert status.status_code == 200 and "Courriers et fichiers qui vous ont été envoyés" in page
-    assert link.files[1]["name"] in page and "Utilisez le lien de notre email" in page
+    assert link.files[1]["name"] in page and "Téléchargez les fichiers depuis cette page" in page
     got = client.get(f"{path}/{link.files[0]['document_id']}")
     assert got.status_code == 200 and hashlib.sha256(got.data).hexdigest() == link.files[0]["sha256"]
     # Another browser, with the download link alone, gets the form and nothing else.

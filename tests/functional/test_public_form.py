@@ -77,7 +77,7 @@ def test_errors_come_back_next_to_their_fields_with_the_values_kept(client):
     page = Page(html)
     assert 'class="error-summary" role="alert"' in html
     assert field_error(html, "subject_email") == "Saisissez une adresse e-mail valide, par exemple nom@exemple.fr."
-    assert field_error(html, "subject_last_name") == "Ce champ est obligatoire."
+    assert field_error(html, "subject_last_name") == "Indiquez le nom de la personne concernée par les données."
     assert field_error(html, "subject_kind").startswith("Indiquez-nous qui est la personne")
     assert field_error(html, "accuracy").startswith("Confirmez que ces informations sont exactes")
     email = next(i for i in page.inputs if i.get("name") == "subject_email")

@@ -175,7 +175,7 @@ def test_the_requester_answers_a_clarification_and_the_deadline_moves(client, ma
     assert "suspendu à compter du 10 mars 2026" in text_of(page) and "art. 77" in text_of(page)
     assert "suspendu à compter du 10 mars 2026" in mailbox.text(asked)
     empty = client.post(f"{path}/clarification", data={"answer": "  "})
-    assert empty.status_code == 422 and field_error(empty.get_data(as_text=True), "answer") == "Ce champ est obligatoire."
+    assert empty.status_code == 422 and field_error(empty.get_data(as_text=True), "answer") == "Écrivez votre réponse à notre question."
     with time_machine.travel(datetime(2026, 3, 20, 9, tzinfo=timezone.utc), tick=False):
         res = client.post(f"{path}/clarification", data={"answer": "The second one."})
     assert res.status_code == 303

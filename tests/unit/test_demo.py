@@ -19,6 +19,7 @@ def test_demo_loads_requests_at_every_stage_with_intact_audit_trails(app, runner
     assert audit.verify_chain() == []
     again = runner.invoke(args=["demo", "--if-empty"])
     assert again.exit_code == 0 and "already loaded" in again.output
+    assert "demo-password-2026" in again.output and "dpo@demo.test" in again.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Staff)) == 4
 
 

@@ -63,8 +63,8 @@ def test_with_a_dpo_contact_the_dpo_signs(make_app, tmp_path, letter_ready_polic
         req = new_request(policy, type="rectification", subject_kind="professional", clock_started_on=date(2026, 3, 5))
         text = pdf_text(render_letter("acknowledgement", req, "fr"))
         en = pdf_text(render_letter("acknowledgement", req, "en"))
-    assert f"{DPO_LINE_FR}: Camille Martin — dpo@idomed.example" in text
-    assert "Le délégué à la protection des données de IDOMED" in text
+    assert f"{DPO_LINE_FR} : Camille Martin — dpo@idomed.example" in text   # French spacing (issue 18)
+    assert "Le délégué à la protection des données (IDOMED)" in text
     assert "dpo@idomed.example, en rappelant la référence" in text
     assert "The data protection officer of IDOMED" in en
 
@@ -77,7 +77,7 @@ def test_an_answer_by_the_professional_in_charge_is_signed_as_the_joint_controll
     actions.answer(req, actor, outcome="granted", message="Voici votre dossier.")
     text = pdf_text(render_letter("answer_access", req, "fr"))
     assert "Pour les responsables conjoints : le professionnel de santé qui vous prend en charge et IDOMED" in text
-    assert "Le délégué à la protection des données de IDOMED" not in text
+    assert "Le délégué à la protection des données (IDOMED)" not in text
     en = pdf_text(render_letter("answer_access", req, "en"))
     assert "For the joint controllers: the health professional in charge of your care and IDOMED" in en
 

@@ -77,7 +77,7 @@ def test_the_access_letter_carries_every_item_of_gdpr_article_15_from_the_policy
     # 15(2): the transfers, on the safeguard the policy names now. An invalidated one (Privacy Shield) never
     # reaches a letter: it blocks letters until the DPO fixes the policy (tests/unit/test_letters_legal.py).
     assert "Data Privacy Framework" in text and "Privacy Shield" not in text and "C-311/18" not in text
-    assert "En aucun cas des données relatives à la santé ne sont transférées en dehors de l'Union Européenne." in text
+    assert "En aucun cas des données relatives à la santé ne sont transférées en dehors de l'Union européenne." in text
     assert "clauses contractuelles types" in text
     # The copy of the data: the files delivered are named, and the manifest announced.
     assert "dossier patient.pdf" in text and "photo.jpg" in text and "manifest.json" in text
@@ -177,7 +177,10 @@ def test_every_letter_renders_in_both_languages_with_letterhead_reference_and_pa
     assert data.startswith(b"%PDF-")
     assert "IDOMED" in text and req.reference in text and "Page 1 / " in text
     assert ("Madame, Monsieur," in text) == (language == "fr")
-    assert ("Dear Sir or Madam," in text) == (language == "en")
+    # Issue 18: an English letter greets the named requester, never "Dear Sir or Madam" to a known person.
+    named = req.requester.full_name
+    assert ("Dear Sir or Madam," in text) is False
+    assert (f"Dear {named}," in text) == (language == "en")
     # What we send passes the bar we set for what we receive: no scripts, forms, attachments or actions.
     inspected, _ = inspect_upload(io.BytesIO(data), filename=None, declared_type=None, max_bytes=len(data))
     assert inspected.mime == "application/pdf" and inspected.pages == pdf_pages(data)

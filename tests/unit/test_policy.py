@@ -799,7 +799,7 @@ def test_erasure_plan_for_a_patient_names_the_professional(policy):
     assert got["conversations"].sensitive and got["conversations"].action == "hand_over_to_professional"
     assert got["identification"].action == "archive_until"
     assert all(i.responsible == ("professional", "idomed") for i in plan if i.action != "hand_over_to_professional")
-    assert "Utilisateur Professionnel" in got["conversations"].reason["fr"]
+    assert "Utilisateur professionnel" in got["conversations"].reason["fr"]
 
 
 def test_health_data_of_the_joint_processing_are_handed_to_the_professional_not_erased_now(policy):

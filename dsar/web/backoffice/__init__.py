@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("backoffice", __name__)
 
-from . import auth, views, register, stats, admin, intake, fulfilment, webhooks, execution  # noqa: E402,F401
+from . import auth, views, register, stats, admin, intake, fulfilment, webhooks, execution, queue_actions  # noqa: E402,F401

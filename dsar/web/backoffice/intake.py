@@ -21,8 +21,9 @@ from .views import CHANNEL_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS
 STAFF_CHANNELS = (Channel.POST, Channel.PHONE, Channel.IN_PERSON, Channel.EMAIL)
 SUBJECT_KEYS = ("first_name", "last_name", "email", "phone", "birth_date")
 REQUESTER_KEYS = ("relationship", "first_name", "last_name", "email", "phone", "postal_address")
-RELATIONSHIP_LABELS = {"parent": N_("Parent of a minor"), "guardian": N_("Legal guardian"), "heir": N_("Heir"),
-                       "executor": N_("Person named in post-mortem directives"), "mandatary": N_("Holder of a written mandate")}
+from ...labels import RELATIONSHIP_LABELS  # noqa: E402
+
+INTAKE_RELATIONSHIPS = ("parent", "guardian", "heir", "executor", "mandatary")
 
 
 def _received_at(form, errors: dict) -> datetime | None:
@@ -54,7 +55,7 @@ def _render(form: dict, errors: dict, status: int = 200):
     return render_template(
         "backoffice/intake.html", form=form, errors=errors, channels=[c.value for c in STAFF_CHANNELS],
         types=[t.value for t in RequestType], subject_kinds=list(policy.subject_kinds), activities=activities,
-        relationships=list(RELATIONSHIP_LABELS), relationship_labels=RELATIONSHIP_LABELS, type_labels=TYPE_LABELS,
+        relationships=list(INTAKE_RELATIONSHIPS), relationship_labels=RELATIONSHIP_LABELS, type_labels=TYPE_LABELS,
         subject_kind_labels=SUBJECT_KIND_LABELS, channel_labels=CHANNEL_LABELS, today=legal_day(utcnow()),
     ), status
 

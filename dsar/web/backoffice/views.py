@@ -21,7 +21,10 @@ from ...policy import evaluate_rights, localized
 from ...services import actions
 from ...services import checklist as checklist_service
 from ...services import identity as identity_service
+from ...services import identity_reviews as identity_reviews_service
 from ...services import queue as queue_service
+from ...services import register as register_service
+from ...services.duplicates import possible_duplicates
 from ..common import translate_error
 from . import bp
 from .auth import staff_actor, staff_required
@@ -30,44 +33,10 @@ SEARCH_SESSION_KEY = "bo_searches"
 MAX_SAVED_SEARCHES = 20
 DOCUMENT_CSP = "sandbox; default-src 'none'"
 
-# Labels of the vocabulary, marked for translation.
-TYPE_LABELS = {
-    "access": N_("Access"), "rectification": N_("Rectification"), "erasure": N_("Erasure"),
-    "portability": N_("Portability"), "restriction": N_("Restriction"), "objection": N_("Objection"),
-    "consent_withdrawal": N_("Consent withdrawal"), "post_mortem_directive": N_("Post-mortem directive"),
-}
-SUBJECT_KIND_LABELS = {"patient": N_("Patient"), "professional": N_("Professional user"), "prospect": N_("Prospect")}
-CHANNEL_LABELS = {
-    "account": N_("Application account"), "web": N_("Web form"), "email": N_("Email"), "post": N_("Letter"),
-    "phone": N_("Phone"), "in_person": N_("In person"),
-}
-OUTCOME_LABELS = {"granted": N_("Granted"), "partly_granted": N_("Partly granted"), "refused": N_("Refused"),
-                  "no_data": N_("No data held")}
-ROLE_LABELS = {"admin": N_("Administrator"), "dpo": N_("Data protection officer"), "agent": N_("Agent"),
-               "auditor": N_("Auditor (read-only)")}
-URGENCY_LABELS = {"overdue": N_("Overdue"), "week": N_("Due within 7 days"), "ok": N_("On track"),
-                  "paused": N_("Clock paused"), "done": N_("Answered"), "none": N_("Clock not started")}
-METHOD_LABELS = {"account": N_("Application account"), "document": N_("Identity document"),
-                 "in_person": N_("Seen in person"), "vouched": N_("Vouched for by an API client"),
-                 "records_match": N_("Email confirmed, details matching our records")}
-DOC_KIND_LABELS = {"identity": N_("Identity document"), "authority": N_("Proof of authority"), "answer": N_("Answer file"),
-                   "letter": N_("Letter"), "export": N_("Export")}
-REVIEW_LABELS = {"pending": N_("waiting for review"), "accepted": N_("accepted"), "refused": N_("refused")}
-EVENT_LABELS = {
-    "received": N_("Request received"), "confirm_email": N_("Email confirmed"), "submit_identity": N_("Identity document sent"),
-    "accept_identity": N_("Identity accepted"), "refuse_identity": N_("Identity refused"), "assign": N_("Assigned"),
-    "route_to_professional": N_("Routed to the professional"), "route_to_staff": N_("Routed to the privacy team"),
-    "acknowledge": N_("Acknowledged by the professional"), "ask_clarification": N_("Clarification asked (clock paused)"),
-    "resume": N_("Clock resumed"), "extend": N_("Deadline extended"), "answer": N_("Answer recorded"),
-    "refuse": N_("Request refused"), "close": N_("Closed"), "reopen": N_("Reopened"), "withdraw": N_("Withdrawn"),
-    "note": N_("Internal note"), "document_uploaded": N_("Document received"), "document_viewed": N_("Document viewed"),
-    "document_purged": N_("Document copy deleted"),
-}
-DETAIL_LABELS = {
-    "reason": N_("Reason"), "reasons": N_("Reasons"), "note": N_("Note"), "question": N_("Question"),
-    "outcome": N_("Outcome"), "method": N_("Method"), "assignee": N_("Assignee"),
-    "clock_started_on": N_("Clock started on"), "due_date": N_("Due on"),
-}
+# Labels of the vocabulary (dsar/labels.py): no internal code reaches a person (issue 18).
+from ...labels import (CHANNEL_LABELS, DETAIL_LABELS, DOC_KIND_LABELS, EVENT_LABELS, METHOD_LABELS,  # noqa: E402
+                       OUTCOME_LABELS, RELATIONSHIP_LABELS, REVIEW_LABELS, ROLE_LABELS, SUBJECT_KIND_LABELS,
+                       TASK_STATUS_LABELS, TYPE_LABELS, URGENCY_LABELS, ACTOR_LABELS, DETAIL_VALUE_LABELS)
 ANSWER_FILES_KEY = "files"
 
 
@@ -75,12 +44,16 @@ def _labels():
     return dict(type_labels=TYPE_LABELS, subject_kind_labels=SUBJECT_KIND_LABELS, channel_labels=CHANNEL_LABELS,
                 outcome_labels=OUTCOME_LABELS, urgency_labels=URGENCY_LABELS, method_labels=METHOD_LABELS,
                 doc_kind_labels=DOC_KIND_LABELS, review_labels=REVIEW_LABELS, event_labels=EVENT_LABELS,
-                role_labels=ROLE_LABELS, detail_labels=DETAIL_LABELS)
+                role_labels=ROLE_LABELS, detail_labels=DETAIL_LABELS, task_status_labels=TASK_STATUS_LABELS,
+                relationship_labels=RELATIONSHIP_LABELS, actor_labels=ACTOR_LABELS,
+                detail_value_labels=DETAIL_VALUE_LABELS)
 
 
 @bp.app_context_processor
 def backoffice_globals():
-    return {"bo_label": lambda table, key: _(table[key]) if key in table else (key or "")}
+    from ...labels import label
+
+    return {"bo_label": label}
 
 
 # --- the queue -------------------------------------------------------------------------------------------
@@ -111,7 +84,8 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()), **_labels(),
+        today=legal_day(utcnow()), policy_warnings=configuration_warnings(_policy()),
+        identity_reviews=identity_reviews_service.waiting(limit=20), **_labels(),
     )
 
 
@@ -136,6 +110,9 @@ def queue_GET():
 def search_POST():
     """Keep the search text in the session and show the queue with it; the URL carries only a random id."""
     text = (request.form.get("q") or "").strip()[:254]
+    reference = queue_service.exact_reference(text)
+    if reference:   # issue 18: an exact reference opens the request
+        return redirect(url_for("backoffice.request_GET", reference=reference), code=303)
     args = {k: v for k, v in request.form.items() if k in {"status", "type", "subject_kind", "assignee", "channel",
                                                           "handler", "overdue", "received_from", "received_to"} and v}
     if text:
@@ -203,6 +180,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
     documents = list(req.documents)
     ctx = dict(
         req=req, rights=_rights(req), events=_timeline(req), documents=documents,
+        answered_by=register_service.answered_by(req), duplicates=possible_duplicates(req),
         identity_documents=[d for d in documents if d.kind in (DocumentKind.IDENTITY, DocumentKind.AUTHORITY)
                             and d.storage_name and d.purged_at is None],
         forms=_forms_for(req), errors=errors or {}, values=values or {}, notice=notice,
@@ -259,9 +237,7 @@ def document_page_GET(reference: str, document_id: int, page: int):
         # The requester's file, not the service, is at fault: a 4xx, and the whole document still opens.
         raise InvalidInput(N_("This page cannot be drawn as a picture. Open the whole document instead."),
                            code="preview_failed") from None
-    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
-                 details={"document_id": doc.id, "kind": doc.kind, "page": page})
-    db.session.commit()
+    _record_view(req, doc, page=page)
     response = make_response(png)
     response.headers["Content-Type"] = "image/png"
     response.headers["Content-Disposition"] = "inline"
@@ -269,6 +245,23 @@ def document_page_GET(reference: str, document_id: int, page: int):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+VIEWED_SESSION_KEY = "bo_viewed"
+MAX_VIEWED = 200
+
+
+def _record_view(req, doc, **details) -> None:
+    """A document view is an audit event once per person per session (issue 18): reloading the request page,
+    which shows the document, does not add a "Document viewed" line each time. A new sign-in records again."""
+    key = f"{current_user.id}:{doc.id}"
+    viewed = [k for k in session.get(VIEWED_SESSION_KEY, []) if isinstance(k, str)]
+    if key in viewed:
+        return
+    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
+                 details={"document_id": doc.id, "kind": doc.kind, **details})
+    db.session.commit()
+    session[VIEWED_SESSION_KEY] = [key, *viewed][:MAX_VIEWED]
 
 
 @bp.get("/requests/<reference>")
@@ -294,9 +287,7 @@ def document_GET(reference: str, document_id: int):
         abort(403)
     data = read_document(doc)
     # A view changes nothing on the request: it must not make the forms of open pages stale.
-    audit.record(staff_actor(), "document_viewed", request=req, touch=False,
-                 details={"document_id": doc.id, "kind": doc.kind})
-    db.session.commit()
+    _record_view(req, doc)
     response = make_response(data)
     response.headers["Content-Type"] = doc.mime
     response.headers["Content-Disposition"] = "inline"
@@ -527,14 +518,26 @@ def pro_option(professional):
 
 @bp.app_template_filter("paris_date")
 def paris_date(instant) -> str:
-    return legal_day(instant).isoformat() if instant else "—"
+    """A day written the way the page's language writes it (issue 18: "30 nov. 2026", "Nov 30, 2026")."""
+    from datetime import date as _date
+
+    from flask_babel import format_date
+
+    if not instant:
+        return "—"
+    return format_date(instant if type(instant) is _date else legal_day(instant), "medium")
 
 
 @bp.app_template_filter("paris_datetime")
 def paris_datetime(instant) -> str:
     from ...deadlines import PARIS
 
-    return instant.astimezone(PARIS).strftime("%Y-%m-%d %H:%M") if instant else "—"
+    from flask_babel import format_date, format_time
+
+    if not instant:
+        return "—"
+    local = instant.astimezone(PARIS)
+    return f"{format_date(local.date(), 'medium')} {format_time(local.time(), 'HH:mm')}"
 
 
 # --- professionals' task links (policy art. 8.2) -----------------------------------------------------------

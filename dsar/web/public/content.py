@@ -130,3 +130,31 @@ def status_words(req) -> tuple[str, str]:
     """The status in plain words, translated: a short label and one sentence."""
     label, explanation = _STATUS_WORDS.get(Status(req.status), (req.status, ""))
     return _(label), _(explanation) if explanation else ""
+
+
+# The progress line of the status page (issue 18): four steps in plain words, whatever the internal status.
+PROGRESS_STEPS = (N_("Request received"), N_("Identity checked"), N_("Request in progress"), N_("Answer sent"))
+_PROGRESS_REACHED = {
+    Status.UNCONFIRMED: 0, Status.AWAITING_IDENTITY: 0, Status.IDENTITY_REVIEW: 0,
+    Status.OPEN: 1, Status.IN_PROGRESS: 2, Status.AWAITING_REQUESTER: 2,
+    Status.ANSWERED: 3, Status.CLOSED: 3, Status.REFUSED: 3,
+}
+
+
+def progress_steps(req) -> list[dict]:
+    """Each step's words and state ("done", "current", "todo"); empty for a withdrawn request (no line to show)."""
+    reached = _PROGRESS_REACHED.get(Status(req.status))
+    if reached is None:
+        return []
+    steps = []
+    for i, label in enumerate(PROGRESS_STEPS):
+        if i <= reached:
+            state = "done"
+        elif i == reached + 1:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append({"label": _(label), "state": state})
+    if reached == len(PROGRESS_STEPS) - 1:
+        steps[-1]["state"] = "done"
+    return steps

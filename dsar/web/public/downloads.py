@@ -113,10 +113,32 @@ def download_file_GET(token: str, document_id: int):
     if not is_unlocked(link.request):
         raise PermissionDenied(N_("Open your status link first (or paste it on the download page): the download "
                                   "link works only together with it."), code="locked")
+    return _send(link, document_id)
+
+
+@bp.get("/status/<token>/answer/<int:link_id>/<int:document_id>")
+@limiter.limit(_limit("download_page"))
+def status_file_GET(token: str, link_id: int, document_id: int):
+    """The requester downloads the answer's files from their status page (issue 18): the status secret is the
+    one secret they need; the emailed download link is a second way in, not a second step."""
+    from ...errors import NotFound
+    from ...services.intake import request_for_status_token
+
+    req = request_for_status_token(token)
+    link = next((l for l in req.download_links if l.id == link_id), None)
+    if link is None:
+        raise NotFound(N_("This file is not part of this answer."))
+    if _link_state(link) != "active":
+        raise fulfilment.LinkGone(N_("This download link has expired. Ask us for a new one."), code="link_expired")
+    remember_status_unlocked(req)
+    return _send(link, document_id)
+
+
+def _send(link, document_id: int) -> Response:
+    from ...errors import NotFound
+
     doc = db.session.get(Document, document_id)
     if doc is None:
-        from ...errors import NotFound
-
         raise NotFound(N_("This file is not part of this answer."))
     if doc.size > fulfilment.STREAM_DOWNLOAD_BYTES:
         # A large pack (collected data, issue 16) is never read whole into the web worker's memory.
@@ -133,22 +155,24 @@ def download_file_GET(token: str, document_id: int):
     return response
 
 
+def _link_state(link) -> str:
+    from ...models import utcnow
+
+    if link.purged_at is not None:
+        return "purged"
+    if link.token_hash is None:
+        return "replaced"
+    if link.expires_at <= utcnow():
+        return "expired"
+    return "active"
+
+
 @bp.app_template_global()
 def answer_downloads(req) -> list[dict]:
     """For the status page (templates/public/_downloads.html): what was sent, until when, and in what state."""
-    from ...models import utcnow
-
-    now = utcnow()
     rows = []
     for link in getattr(req, "download_links", []) or []:
-        if link.purged_at is not None:
-            state = "purged"
-        elif link.token_hash is None:
-            state = "replaced"
-        elif link.expires_at <= now:
-            state = "expired"
-        else:
-            state = "active"
+        state = _link_state(link)
         rows.append({"link": link, "state": state, "files": [
             {**f, "size_label": fulfilment.human_size(f["size"])} for f in link.files]})
     return rows

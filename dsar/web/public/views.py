@@ -26,7 +26,8 @@ from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
 from .downloads import remember_status_unlocked
 from .content import (
-    FIELD_ORDER, OUTCOME_WORDS, RELATIONSHIPS, REQUEST_TYPES, SUBJECT_KIND_HINTS, form_field_for, status_words,
+    FIELD_ORDER, OUTCOME_WORDS, RELATIONSHIPS, REQUEST_TYPES, SUBJECT_KIND_HINTS, form_field_for, progress_steps,
+    status_words,
 )
 
 # Per client (IP address). Tight on what writes or sends email; looser on pages a person reloads.
@@ -301,6 +302,7 @@ def _status_context(req, token: str) -> dict:
         "accepted_types": policy.identity.accepted_types,
         "complaint": policy.controller.complaint_authority,
         "outcome_words": OUTCOME_WORDS,
+        "progress": progress_steps(req),
         "errors": {},
         "values": {},
     }
