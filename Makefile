@@ -25,12 +25,13 @@ translations: $(VENV)/.installed
 # with the sample application database (built by `dsar demo`) and the systems file that maps it (issue 16).
 # PORT=5001 make run serves on 5001; emailed links follow it unless PUBLIC_BASE_URL is set.
 PORT ?= 5000
-DEMO_ENV = DSAR_ENV=development REDIS_URL= PORT=$(PORT) DSAR_POLICY=$(CURDIR)/instance/demo-policy.yaml \
+INSTANCE = $(or $(DSAR_INSTANCE_PATH),$(CURDIR)/instance)
+DEMO_ENV = DSAR_ENV=development REDIS_URL= PORT=$(PORT) DSAR_POLICY=$(INSTANCE)/demo-policy.yaml \
 	DSAR_SYSTEMS=workflows/idomed.systems.yaml \
-	DSAR_APP_DB_READ_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3 \
-	DSAR_APP_DB_WRITE_URL=sqlite:///$(CURDIR)/instance/demo-app.sqlite3
+	DSAR_APP_DB_READ_URL=sqlite:///$(INSTANCE)/demo-app.sqlite3 \
+	DSAR_APP_DB_WRITE_URL=sqlite:///$(INSTANCE)/demo-app.sqlite3
 run: install
-	@mkdir -p instance && $(BIN)/python -m dsar.demo_policy workflows/idomed.yaml instance/demo-policy.yaml
+	@mkdir -p $(INSTANCE) && $(BIN)/python -m dsar.demo_policy workflows/idomed.yaml $(INSTANCE)/demo-policy.yaml
 	@$(DEMO_ENV) $(BIN)/dsar db upgrade
 	@$(DEMO_ENV) $(BIN)/dsar demo --if-empty
 	@echo
