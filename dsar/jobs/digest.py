@@ -37,7 +37,7 @@ def _already_sent_today(now: datetime) -> bool:
 
 def digest_context(now: datetime | None = None) -> dict:
     """What the digest says, as plain values (also used by tests)."""
-    from ..web.common import public_url
+    from ..urls import public_url
 
     now = now or utcnow()
     today = legal_day(now)

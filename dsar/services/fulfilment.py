@@ -874,7 +874,7 @@ _EMAIL_FOR_PURPOSE = {
 
 
 def download_url(token: str) -> str:
-    from ..web.common import public_url
+    from ..urls import public_url
 
     return public_url("public.download_GET", token=token)
 
@@ -1384,7 +1384,7 @@ def request_account_deactivation(req: DataRequest, actor: Actor) -> AccountDeact
                       {"reference": req.reference, "external_account_id": req.external_account_id}, request=req)
         dz.webhook_queued = True
     db.session.flush()
-    from ..web.common import public_url
+    from ..urls import public_url
 
     notifications.email_dpo("deactivation_requested", {
         "reference": req.reference,

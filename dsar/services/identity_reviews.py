@@ -49,7 +49,7 @@ def _aware(value: datetime) -> datetime:
 
 def notify_document_arrived(req: DataRequest, doc: Document):
     """Tell the assignee (or the DPO mailbox) that a document waits for review; returns the outbox message."""
-    from ..web.common import public_url
+    from ..urls import public_url
     from . import notifications
 
     context = {"reference": req.reference, "kind": doc.kind, "uploaded_at": doc.uploaded_at,

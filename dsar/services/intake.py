@@ -474,7 +474,7 @@ def confirmation_token(req: DataRequest) -> str:
 
 
 def send_confirmation(req: DataRequest) -> OutboxMessage:
-    from ..web.common import public_url
+    from ..urls import public_url
 
     url = public_url("public.confirm_GET", token=confirmation_token(req))
     return notifications.queue_email(req.requester.email, "confirm_email", req.language or "fr", {

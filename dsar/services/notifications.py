@@ -64,7 +64,7 @@ def queue_email(to: str, template: str, language: str, context: dict, *, request
 def status_url(req) -> str:
     """The requester's secret status-page link (see tokens.status_token)."""
     from ..tokens import status_token
-    from ..web.common import public_url
+    from ..urls import public_url
 
     return public_url("public.status_GET", token=status_token(req))
 

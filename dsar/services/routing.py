@@ -350,7 +350,7 @@ def task_token(task: ProfessionalTask) -> str:
 
 
 def task_url(task: ProfessionalTask) -> str:
-    from ..web.common import public_url
+    from ..urls import public_url
 
     return public_url("tasks.task_GET", token=task_token(task))
 
@@ -591,7 +591,7 @@ def _backoffice_url(req: DataRequest) -> str:
     """The request's page in the back-office (a reference in a URL opens nothing without signing in)."""
     from werkzeug.routing import BuildError
 
-    from ..web.common import public_url
+    from ..urls import public_url
 
     try:
         return public_url("backoffice.request_GET", reference=req.reference)

@@ -30,7 +30,7 @@ def _hash(token: str) -> str:
 def open_task(run: SystemRun, system, capture: dict, actor: Actor) -> None:
     """Email the owner their link; the run waits for them (``waiting_owner``). The caller commits."""
     from ..services.notifications import queue_email
-    from ..web.common import public_url
+    from ..urls import public_url
 
     from flask_babel import force_locale, gettext
 

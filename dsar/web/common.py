@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError, N_
 from ..extensions import db
+from ..urls import public_url  # noqa: F401 - re-exported for the views
 from .request_log import install_access_log_filter, route_pattern
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ def client_ip() -> str | None:
 def user_agent() -> str | None:
     ua = request.headers.get("User-Agent")
     return ua[:300] if ua else None
-
-
-def public_url(endpoint: str, **values) -> str:
-    """An absolute URL on the public base address, usable in emails and outside a request."""
-    adapter = current_app.url_map.bind("localhost", script_name="/", url_scheme="https")
-    path = adapter.build(endpoint, values, force_external=False)
-    return current_app.config["PUBLIC_BASE_URL"] + path
 
 
 def wants_json() -> bool:

@@ -39,7 +39,7 @@ def _hash(token: str) -> str:
 def open_owner_task(run: SystemRun, system, req, actor) -> str:
     """Send the owner their task link; the run waits for them. Returns the link's secret. Does not commit."""
     from ...services.notifications import queue_email
-    from ...web.common import public_url
+    from ...urls import public_url
 
     token = secrets.token_urlsafe(32)
     run.owner_token_hash = _hash(token)
