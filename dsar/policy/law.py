@@ -13,7 +13,7 @@ import re
 from datetime import date
 
 from ..errors import N_
-from ..models.enums import RequestType, Status
+from ..models.enums import Relationship, RequestType, Status
 from .text import Message, pgettext
 
 RIGHTS = (
@@ -138,9 +138,10 @@ ROLES = ("in_charge", "support", "control")
 REQUEST_TASKS = ("receive", "examine", "answer")
 ROUTES = ("professional_in_charge", "staff")
 STEP_SCOPES = ("request", "activity", "recipient")
-#: Who may act for a data subject (a step may apply to some only). cohabitant, pacs_partner: CSP L.1110-4 V
-#: gives a deceased patient's heirs, cohabiting partner and PACS partner access to the health information.
-RELATIONSHIPS = ("parent", "guardian", "heir", "executor", "mandatary", "cohabitant", "pacs_partner")
+#: Who may act for a data subject (a step may apply to some only), the domain's ``Relationship``. cohabitant,
+#: pacs_partner: CSP L.1110-4 V gives a deceased patient's heirs, cohabiting partner and PACS partner access to
+#: the health information.
+RELATIONSHIPS: tuple[str, ...] = tuple(r.value for r in Relationship)
 #: Facts about the subject a step may depend on: a minor (CSP L.1111-5), a deceased person (CSP L.1110-4).
 SUBJECT_STATES = ("minor", "deceased")
 #: When an identity document is asked for. ``on_reasonable_doubt``: French law lets identity be proven by any
