@@ -43,7 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import models  # noqa: F401 - registers the mappers
 
-    from .policy import PolicyError, load_policy
+    from .policy.errors import PolicyError
+    from .policy.loading import load_policy
 
     try:
         app.extensions["dsar_policy"] = load_policy(app.config["DSAR_POLICY"])

@@ -259,7 +259,7 @@ def clarification_effect(req: DataRequest, policy, kind: str, asked_on: date) ->
     Judged against the date that binds now (the extended one once extended): see
     ``deadlines.clarification_effect``.
     """
-    from .policy import DEFAULT_CLARIFICATION_SUSPENDS
+    from .policy.law import DEFAULT_CLARIFICATION_SUSPENDS
 
     suspends = policy.deadlines.clarification_suspends(kind) if policy is not None else DEFAULT_CLARIFICATION_SUSPENDS[kind]
     return deadlines.clarification_effect(asked_on, suspends=suspends, due_date=req.due_date)
@@ -273,7 +273,7 @@ def ask_clarification(req: DataRequest, actor: Actor, question: str, *, today: d
     identity information awaited; GDPR art. 12(3): no other suspension), and a date already passed never
     moves. The effect is recorded with the question and said in the letter and the email.
     """
-    from .policy import CLARIFICATION_KINDS
+    from .policy.law import CLARIFICATION_KINDS
 
     question = _required(question, "question")
     if kind not in CLARIFICATION_KINDS:

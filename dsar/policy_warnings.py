@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .policy import INVALIDATED_SAFEGUARDS, Policy, localized
+from .policy.law import INVALIDATED_SAFEGUARDS
+from .policy.model import Policy
+from .policy.text import localized
 
 #: Reason codes, in the order the page lists them.
 INVALIDATED_SAFEGUARD = "invalidated_safeguard"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
+from flask_babel import force_locale, gettext
 
 from .. import audit
 from ..actors import Actor
@@ -28,7 +29,7 @@ from ..errors import IllegalTransition, InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, RequestStep, utcnow
 from ..models.enums import ActingFor, Outcome, Status
-from ..policy import localized
+from ..policy.text import localized
 
 #: Steps the service does itself when the answer is recorded or the request closed.
 DONE_BY_THE_SERVICE = frozenset({
@@ -153,13 +154,16 @@ def _step_definition(req: DataRequest, key: str):
 
 def _why(step, lang: str, request_type=None) -> str:
     """The article the duty comes from: the step's own, else the right's (e.g. GDPR art. 15 for an access)."""
-    gdpr = "RGPD " if lang == "fr" else "GDPR "
+    def gdpr(article: str) -> str:
+        with force_locale(lang):
+            return gettext("GDPR %(article)s", article=article)
+
     if step is not None and step.gdpr:
-        return gdpr + step.gdpr
+        return gdpr(step.gdpr)
     if step is not None and step.legal_reference:
         return localized(step.legal_reference, lang)
     if request_type is not None and request_type.gdpr:
-        return gdpr + request_type.gdpr
+        return gdpr(request_type.gdpr)
     if request_type is not None and request_type.legal_reference:
         return localized(request_type.legal_reference, lang)
     return ""

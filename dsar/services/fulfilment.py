@@ -43,10 +43,10 @@ from ..models.fulfilment import (
     LinkPurpose, NotificationStatus, PortableDataset, PostMortemDirective, PostMortemDirectiveChange,
     RecipientNotification,
 )
-from ..policy import (
-    INVALIDATED_SAFEGUARDS, LEGAL_BASES, RETENTION_GROUNDS, RIGHT_INFO, SENSITIVE_DATA_BASES, erasure_plan,
-    evaluate_rights, localized,
-)
+from ..policy.erasure import erasure_plan
+from ..policy.law import INVALIDATED_SAFEGUARDS, LEGAL_BASES, RETENTION_GROUNDS, RIGHT_INFO, SENSITIVE_DATA_BASES
+from ..policy.rights import evaluate_rights
+from ..policy.text import localized
 from . import notifications
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from flask import current_app
 from ..errors import IllegalTransition, N_
 from ..models import DataRequest
 from ..models.enums import Outcome, RequestType
-from ..policy import _rule_applies
+from ..policy.model import _rule_applies
 
 #: Outcomes that refuse all or part of what was asked.
 REFUSING = frozenset({Outcome.REFUSED, Outcome.PARTLY_GRANTED})

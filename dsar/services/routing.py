@@ -51,7 +51,8 @@ from ..errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_,
 from ..extensions import db
 from ..models import CareLink, DataRequest, Professional, ProfessionalTask, TaskOpening, utcnow
 from ..models.enums import ActorType, DocumentKind, Outcome, Status, SubjectKind, TaskStatus
-from ..policy import PolicyLookupError, localized
+from ..policy.errors import PolicyLookupError
+from ..policy.text import localized
 from ..security import decrypt_secret, encrypt_secret
 from ..tokens import TokenError, TokenExpired, make_token, new_nonce, read_token, same_hash
 from . import notifications

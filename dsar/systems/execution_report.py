@@ -18,7 +18,7 @@ def executed_rows(req: DataRequest, lang: str, verb: str = "erasure") -> list[di
     dr = executed_dry_run(req, verb)
     if dr is None:
         return []
-    from ..policy import localized
+    from ..policy.text import localized
     from ..services.fulfilment import _policy
 
     policy = _policy()

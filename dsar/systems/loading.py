@@ -10,7 +10,9 @@ from typing import Iterator
 
 from marshmallow import ValidationError
 
-from ..policy import Policy, PolicyError, _dotted, _flatten, _translate, read_yaml_mapping
+from ..policy.errors import PolicyError
+from ..policy.loading import _dotted, _flatten, _translate, read_yaml_mapping
+from ..policy.model import Policy
 from .model import Column, Reference, System, SystemsMap, Table, TableActions
 from .schema import IDENT_RE, SystemsFileSchema
 

@@ -43,7 +43,7 @@ def rectifiable_fields(req: DataRequest, lang: str = "fr") -> list[dict]:
     systems = current_app.extensions.get("dsar_systems")
     if systems is None:
         return []
-    from ..policy import localized
+    from ..policy.text import localized
 
     policy = current_app.extensions["dsar_policy"]
     activities = set(req.activities or []) or None

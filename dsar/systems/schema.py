@@ -9,7 +9,7 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from ..policy import _Keyed, _Localized, _one_of, _Strict
+from ..policy.schema import _Keyed, _Localized, _one_of, _Strict
 from .model import IDENTITY_KINDS, SYSTEM_KINDS
 
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_babel import get_locale, gettext
 
-from ...policy import RETENTION_GROUNDS
+from ...policy.law import RETENTION_GROUNDS
 
 from ...models import DataRequest
 from ...models.execution import DryRunStatus

@@ -17,7 +17,8 @@ from ...extensions import db
 from ...models import DataRequest
 from ...models.enums import Status
 from ...models.fulfilment import ContractState, NotificationStatus
-from ...policy import PolicyError, localized
+from ...policy.errors import PolicyError
+from ...policy.text import localized
 from ...services import fulfilment
 from ..common import translate_error
 from . import bp

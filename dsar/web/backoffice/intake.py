@@ -11,7 +11,7 @@ from ...errors import DomainError, InvalidInput, N_, PermissionDenied
 from ...extensions import db
 from ...models import utcnow
 from ...models.enums import Channel, DocumentKind, IdentityMethod, RequestType
-from ...policy import localized
+from ...policy.text import localized
 from ...services import intake as intake_service
 from ..common import translate_error
 from . import bp

@@ -17,7 +17,8 @@ from ...extensions import db
 from ...models import DataRequest, Document, Event, utcnow
 from ...models.enums import (Channel, DocumentKind, IdentityMethod, Outcome, RequestType, StaffRole,
                              Status, SubjectKind)
-from ...policy import evaluate_rights, localized
+from ...policy.rights import evaluate_rights
+from ...policy.text import localized
 from ...services import actions
 from ...services import checklist as checklist_service
 from ...services import identity as identity_service

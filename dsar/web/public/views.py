@@ -19,7 +19,7 @@ from ...extensions import csrf, db, limiter
 from ...lifecycle import calendar_for
 from ...models import utcnow
 from ...models.enums import ActorType, Status
-from ...policy import localized
+from ...policy.text import localized
 from ...services import documents, form_submissions, intake
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent

@@ -20,7 +20,9 @@ from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_
 from ...extensions import db, limiter
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
-from ...policy import PolicyLookupError, evaluate_rights, localized
+from ...policy.errors import PolicyLookupError
+from ...policy.rights import evaluate_rights
+from ...policy.text import localized
 from ...services import checklist, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
