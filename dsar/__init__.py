@@ -26,7 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(
         sorted(str(p) for p in Path(__file__).parent.rglob("translations") if p.is_dir())) or "translations")
     _configure_logging(app)
-    # Before any blueprint (dsar.systems registers its own): every <int:…> rule takes the bounded converter.
+    # Before any blueprint: every <int:…> rule takes the bounded converter.
     from .web.input_guards import init_input_guards
 
     init_input_guards(app)

@@ -9,65 +9,39 @@ resumed run reads the same rows. Jobs take the run id only (issue 16).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import re
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
 from sqlalchemy.orm.attributes import flag_modified
 
 from .. import audit, lifecycle
 from ..actors import Actor
 from ..errors import IllegalTransition, N_
 from ..extensions import db
-from ..jobs import enqueue_after_commit, job
+from ..jobs import RETRY_INTERVALS, enqueue_after_commit, job
 from ..models import DataRequest
 from ..models.base import utcnow
 from ..models.enums import RequestType, Status
-from ..models.systems import CapturedKeys, RunPurpose, RunStatus, SystemRun
-from .connectors import ConnectorError, connector_for
-from .model import System, SystemsMap
-from .traversal import SubjectKeys, topological
+from ..models.systems import CapturedKeys, CollectionPack, PackStatus, RunPurpose, RunStatus, SystemRun
+from ..services.documents import file_store
+from . import packs
+from .connectors import connector_for
+from .connectors.base import ConnectorError
+from .connectors.manual import open_owner_task
+from .runs import identities_of, runs_of, safe_error, systems_map
+from .tables import json_default
+from .model import SystemsMap
+from .traversal import SubjectKeys
 
 log = logging.getLogger(__name__)
 
 COLLECTED_TYPES = frozenset({RequestType.ACCESS, RequestType.PORTABILITY})
-
-
-def systems_map() -> SystemsMap | None:
-    return current_app.extensions.get("dsar_systems")
-
-
-def _file_store():
-    from ..services.documents import file_store
-
-    return file_store()
-
-
-def identities_of(req: DataRequest) -> dict[str, list[str]]:
-    """The identities the request carries, by kind (only ids and contact points the subject gave or was verified by)."""
-    s = req.subject
-    out: dict[str, list[str]] = {}
-    if s is not None and s.email:
-        out["email"] = [s.email]
-    if s is not None and s.phone:
-        out["phone"] = [s.phone]
-    if req.external_account_id:
-        out["account_id"] = [req.external_account_id]
-    if s is not None and s.birth_date:
-        out["birth_date"] = [s.birth_date.isoformat()]
-    return out
-
-
-def runs_of(req_or_id, purpose: str = RunPurpose.COLLECT) -> list[SystemRun]:
-    rid = req_or_id if isinstance(req_or_id, int) else req_or_id.id
-    return list(db.session.scalars(sa.select(SystemRun).where(
-        SystemRun.request_id == rid, SystemRun.purpose == purpose).order_by(SystemRun.id)))
 
 
 # --- starting -------------------------------------------------------------------------------------------------
@@ -89,8 +63,6 @@ def start_collection(req: DataRequest, actor: Actor) -> list[SystemRun]:
         db.session.flush()
         created.append(run)
         if system.kind == "manual":
-            from .connectors.manual import open_owner_task
-
             open_owner_task(run, system, req, actor)
         else:
             enqueue_after_commit(collect_run, run.id, job_id=run.job_id)
@@ -128,9 +100,6 @@ def _forget_scheduled_retry(job_id: str) -> None:
     backend = current_app.extensions["dsar_jobs"]
     if backend.name != "rq":
         return
-    from redis.exceptions import RedisError
-    from rq.job import Job, JobStatus
-
     try:
         job_ = Job.fetch(job_id, connection=backend.redis)
         if job_.get_status(refresh=False) in (JobStatus.SCHEDULED, JobStatus.FAILED, JobStatus.DEFERRED):
@@ -142,22 +111,6 @@ def _forget_scheduled_retry(job_id: str) -> None:
 
 
 # --- running --------------------------------------------------------------------------------------------------
-
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|\([^)]*\)=\([^)]*\)")
-
-
-def safe_error(exc: BaseException) -> str:
-    """What went wrong, for the DPO, without personal data (quoted values and key details are cut out)."""
-    if isinstance(exc, ConnectorError):
-        text = str(exc)
-    elif isinstance(exc, sa.exc.DBAPIError):
-        orig = getattr(exc, "orig", None)
-        first = (str(orig).strip().splitlines() or [""])[0] if orig is not None else ""
-        text = f"{type(orig).__name__ if orig is not None else type(exc).__name__}: {_QUOTED.sub('…', first)}"
-    else:
-        text = type(exc).__name__
-    return text[:500]
-
 
 @job
 def collect_run(run_id: int) -> None:
@@ -179,7 +132,7 @@ def collect_run(run_id: int) -> None:
         if system is None:
             raise ConnectorError(f"the system {run.system_key!r} is no longer in the systems file")
         connector = connector_for(system)
-        connector.collect(run, _file_store(), identities_of(req), _TableRecorder(run))
+        connector.collect(run, file_store(), identities_of(req), _TableRecorder(run))
     except Exception as exc:
         db.session.rollback()
         run = db.session.get(SystemRun, run_id)
@@ -207,8 +160,6 @@ def finish_run(run: SystemRun, actor: Actor) -> None:
     audit.record(actor, "collection_done", request=run.request, touch=False, details={
         "system": run.system_key, "run": run.id, "attempt": run.attempts, "rows": dict(run.rows),
         "sha256": run.sha256})
-    from . import packs
-
     packs.when_collected(run.request, actor)
 
 
@@ -232,7 +183,7 @@ class _TableRecorder:
     def captured(self, compute) -> SubjectKeys:
         """The subject's keys: the capture of an earlier attempt, or computed now and captured before any read."""
         cap = db.session.scalar(sa.select(CapturedKeys).where(CapturedKeys.run_id == self.run.id))
-        store = _file_store()
+        store = file_store()
         if cap is not None:
             return SubjectKeys.from_json(json.loads(store.get(cap.stored_name)))
         keys = compute()
@@ -241,76 +192,6 @@ class _TableRecorder:
         db.session.add(CapturedKeys(run_id=self.run.id, stored_name=name, sha256=hashlib.sha256(data).hexdigest()))
         db.session.commit()
         return keys
-
-
-# --- table files ---------------------------------------------------------------------------------------------
-
-
-def json_default(value):
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (bytes, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, set):
-        return sorted(value, key=repr)
-    raise TypeError(type(value).__name__)
-
-
-def write_table(store, system: System, table, rows) -> dict:
-    """Stream ``rows`` to one encrypted JSON-lines file; file columns go to files of their own. Returns the entry."""
-    n = files = 0
-    with store.writer() as out:
-        for row in rows:
-            for col in table.exported_columns:
-                if col.file and row.get(col.name) is not None:
-                    content = row[col.name]
-                    # Written in 1 MB encrypted chunks: a large document is never copied whole again.
-                    with store.writer() as doc:
-                        view = memoryview(content)
-                        for start in range(0, len(view), 1 << 20):
-                            doc.write(bytes(view[start:start + (1 << 20)]))
-                    del view, content
-                    files += 1
-                    row[col.name] = {"$file": doc.name, "sha256": doc.sha256, "size": doc.size,
-                                     "filename": str(row.get(col.filename_column) or "") if col.filename_column else ""}
-            out.write(json.dumps(row, default=json_default, ensure_ascii=False).encode() + b"\n")
-            n += 1
-    return {"file": out.name, "sha256": out.sha256, "rows": n, "files": files,
-            "categories": list(table.categories), "sealed": table.sealed,
-            "columns": [c.name for c in table.exported_columns]}
-
-
-def read_table(store, entry: dict):
-    """The rows of a collected table file, one dict at a time."""
-    buf = b""
-    for chunk in store.open_stream(entry["file"]):
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if line:
-                yield json.loads(line)
-    if buf.strip():
-        yield json.loads(buf)
-
-
-def collect_sql(connector, run: SystemRun, store, identities: dict, recorder: _TableRecorder) -> None:
-    system = connector.system
-    engine = connector.engine()
-    try:
-        with engine.connect() as conn:
-            keys = recorder.captured(lambda: connector.traverse(conn, identities))
-            conn.rollback()
-            for table in topological(system):
-                if table.name in (run.progress or {}):
-                    continue  # done by an earlier attempt
-                rows = connector.stream_rows(conn, table, keys.keys.get(table.name, []))
-                entry = write_table(store, system, table, rows)
-                conn.rollback()  # end the read transaction between tables
-                recorder.done(table.name, entry)
-    finally:
-        engine.dispose()
 
 
 def sealed_summary(runs: list[SystemRun], systems: SystemsMap | None) -> list[dict]:
@@ -334,11 +215,6 @@ STALE_AFTER = 3600  # seconds a run may stay "running" before its worker is take
 def sweep_runs() -> int:
     """Every few minutes: retry failed systems with growing intervals (the embedded mode has no RQ retries),
     and start again what a lost job or a dead worker left pending or running. Returns the runs started again."""
-    from datetime import timedelta
-
-    from ..jobs import RETRY_INTERVALS
-    from ..models.systems import CollectionPack, PackStatus
-
     if systems_map() is None:
         return 0
     now = utcnow()
@@ -363,8 +239,6 @@ def sweep_runs() -> int:
     for pack in db.session.scalars(sa.select(CollectionPack).where(
             CollectionPack.status.in_([PackStatus.BUILDING, PackStatus.FAILED]))).all():
         if pack.created_at + timedelta(seconds=600) <= now:
-            from .packs import build_pack
-
-            enqueue_after_commit(build_pack, pack.request_id, job_id=f"pack-{pack.request_id}")
+            enqueue_after_commit(packs.build_pack, pack.request_id, job_id=f"pack-{pack.request_id}")
     db.session.commit()
     return started

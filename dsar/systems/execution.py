@@ -36,10 +36,15 @@ from ..models.base import utcnow
 from ..models.execution import DryRun, DryRunLine, DryRunStatus, LineAction
 from ..models.systems import CapturedKeys, RunPurpose, RunStatus, SystemRun
 from ..protected import keyed_hash
-from .connectors import ConnectorError, connector_for
-from .connectors import sql_write
+from ..services.documents import file_store
+from ..services.fulfilment import erasure_plan_for
+from .connectors import connector_for, sql_write
+from .connectors.base import ConnectorError
+from .connectors.manual import open_execution_task
 from .dryrun import PlannedLine, fingerprint, plan_system
+from .execution_effects import lift_announced, on_executed
 from .model import System, SystemsMap
+from .runs import identities_of, safe_error
 from .traversal import SubjectKeys, topological
 
 log = logging.getLogger(__name__)
@@ -62,38 +67,18 @@ def systems_map() -> SystemsMap:
     return systems
 
 
-def _file_store():
-    from ..services.documents import file_store
-
-    return file_store()
-
-
-def _identities(req: DataRequest) -> dict[str, list[str]]:
-    from .collection import identities_of
-
-    return identities_of(req)
-
-
-def _safe_error(exc: BaseException) -> str:
-    from .collection import safe_error
-
-    return safe_error(exc)
-
-
 # --- the dry run --------------------------------------------------------------------------------------------
 
 
 def _plan_items(req: DataRequest, verb: str):
     if verb != "erasure":
         return []
-    from ..services.fulfilment import erasure_plan_for
-
     return erasure_plan_for(req)
 
 
 def _lookup(systems: SystemsMap, req: DataRequest) -> dict[str, SubjectKeys]:
     """The subject's keys in every SQL system, through the read role."""
-    identities = _identities(req)
+    identities = identities_of(req)
     found = {}
     for system in systems:
         if system.kind != "sql":
@@ -187,8 +172,6 @@ def compute_dry_run(req: DataRequest, actor: Actor, *, verb: str = "erasure", co
     if verb not in VERBS:
         raise IllegalTransition(N_("Unknown action on the systems."), code="bad_verb")
     if verb == "lift_restriction":
-        from .rights import lift_announced
-
         if not lift_announced(req):
             raise IllegalTransition(N_("Tell the requester before the restriction is lifted (GDPR art. 18(3))."),
                                     code="lift_not_announced")
@@ -334,7 +317,7 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
         return fresh
     now = _app_now()
     extra = extra if extra is not None else {}     # the capture adds the values before (rectification)
-    store = _file_store()
+    store = file_store()
     runs = []
     for system in systems:
         lines = [l for l in dr.lines if l.system == system.key]
@@ -358,7 +341,7 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
             payload["keys"] = keys.to_json()["keys"]
         else:
             # The identifiers go with the call or the owner's task: captured now, purged at the end like keys.
-            payload["identities"] = _identities(req)
+            payload["identities"] = identities_of(req)
             payload["categories"] = sorted({c for l in lines if l.action != LineAction.KEEP for c in (l.categories or [])})
         if "before" in extra:
             payload["before"] = extra["before"]
@@ -379,8 +362,6 @@ def execute(dr: DryRun, actor: Actor, *, extra: dict | None = None) -> DryRun:
 
 def resume(req: DataRequest, actor: Actor) -> list[SystemRun]:
     """Queue again every execution run of the request that is not done (a failed or abandoned attempt)."""
-    from .execution_sweep import resume_job_id
-
     runs = [r for r in _execution_runs(req) if r.status != RunStatus.DONE]
     for r in runs:
         # A run still "running" was left by a dead worker (RQ keeps its job "started"): an attempt of its own.
@@ -388,6 +369,11 @@ def resume(req: DataRequest, actor: Actor) -> list[SystemRun]:
     if runs:
         audit.record(actor, "execution_resumed", request=req, details={"runs": [r.id for r in runs]})
     return runs
+
+
+def resume_job_id(run: SystemRun) -> str:
+    """The job id of an attempt that replaces one a dead worker still holds (RQ shows it as started)."""
+    return f"{run.job_id}-resume-{run.attempts or 0}"
 
 
 def _execution_runs(req: DataRequest) -> list[SystemRun]:
@@ -404,7 +390,7 @@ def _load_capture(run: SystemRun) -> dict:
     cap = db.session.scalar(sa.select(CapturedKeys).filter_by(run_id=run.id))
     if cap is None:
         raise ConnectorError(f"run {run.id}: the captured keys are gone")
-    data = _file_store().get(cap.stored_name)
+    data = file_store().get(cap.stored_name)
     if hashlib.sha256(data).hexdigest() != cap.sha256:
         raise ConnectorError(f"run {run.id}: the captured keys do not match their checksum")
     return json.loads(data)
@@ -458,7 +444,7 @@ def execute_run(run_id: int) -> None:
     except Exception as exc:
         db.session.rollback()
         run = db.session.get(SystemRun, run_id)
-        run.status, run.error = RunStatus.FAILED, _safe_error(exc)
+        run.status, run.error = RunStatus.FAILED, safe_error(exc)
         audit.record(actor, "execution_failed", request=run.request, touch=False, details={
             "system": run.system_key, "run": run.id, "attempt": run.attempts, "error": run.error,
             "tables_done": sorted(run.progress or {})})
@@ -505,10 +491,8 @@ def _execute_other(run: SystemRun, system: System, capture: dict, actor: Actor) 
     if "_records" in (run.progress or {}):
         return
     if system.kind == "manual":
-        from .owner_execution import open_task
-
         if run.owner_token_hash is None:
-            open_task(run, system, capture, actor)
+            open_execution_task(run, system, capture, actor)
         run.status = RunStatus.WAITING_OWNER
         return
     req = run.request
@@ -540,8 +524,6 @@ def _finish(dr: DryRun, actor: Actor) -> None:
         else:
             line.done_rows = (run.rows or {}).get(line.table, 0)
     dr.status, dr.executed_at = DryRunStatus.EXECUTED, utcnow()
-    from .rights import on_executed
-
     on_executed(dr, actor)
     purged = purge_captured(runs.values())
     audit.record(actor, "execution_done", request=dr.request, details={
@@ -550,7 +532,7 @@ def _finish(dr: DryRun, actor: Actor) -> None:
 
 
 def purge_captured(runs) -> int:
-    store = _file_store()
+    store = file_store()
     n = 0
     for run in runs:
         cap = db.session.scalar(sa.select(CapturedKeys).filter_by(run_id=run.id))

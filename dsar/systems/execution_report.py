@@ -10,6 +10,7 @@ from flask import current_app
 
 from ..models import DataRequest
 from ..models.execution import DryRunStatus, LineAction
+from ..policy.text import localized
 from .execution import executed_dry_run
 
 
@@ -18,7 +19,6 @@ def executed_rows(req: DataRequest, lang: str, verb: str = "erasure") -> list[di
     dr = executed_dry_run(req, verb)
     if dr is None:
         return []
-    from ..policy.text import localized
     from ..services.fulfilment import _policy
 
     policy = _policy()

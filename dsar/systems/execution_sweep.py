@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from .. import audit
 from ..actors import Actor
@@ -26,6 +27,7 @@ from ..jobs import RETRY_INTERVALS, enqueue_after_commit, job
 from ..models.base import utcnow
 from ..models.systems import RunPurpose, RunStatus, SystemRun
 from .collection import MAX_AUTO_ATTEMPTS
+from .execution import execute_run, resume_job_id
 
 #: Seconds a run may stay "running" before its worker is taken for dead (far above the erasure of 200,000
 #: rows measured in bench/RESULTS.md, about two minutes).
@@ -37,11 +39,6 @@ PENDING_TIMEOUT = 600
 def exhausted(run: SystemRun) -> bool:
     """A failed run the sweep will not start again: the DPO decides (shown on the execution panel)."""
     return run.status == RunStatus.FAILED and (run.attempts or 0) >= MAX_AUTO_ATTEMPTS
-
-
-def resume_job_id(run: SystemRun) -> str:
-    """The job id of an attempt that replaces one a dead worker still holds (RQ shows it as started)."""
-    return f"{run.job_id}-resume-{run.attempts or 0}"
 
 
 def _due(run: SystemRun, now) -> str | None:
@@ -63,10 +60,6 @@ def _due(run: SystemRun, now) -> str | None:
 @job
 def sweep_execution_runs() -> int:
     """Start again the execution runs that failed or were interrupted; returns how many were started."""
-    from flask import current_app
-
-    from .execution import execute_run
-
     if current_app.extensions.get("dsar_systems") is None:
         return 0
     actor = Actor.system("execution-sweep")

@@ -23,7 +23,7 @@ from flask import current_app
 
 from .. import audit
 from ..actors import Actor
-from ..errors import IllegalTransition, N_
+from ..errors import IllegalTransition, InvalidInput, N_
 from ..extensions import db
 from ..jobs import enqueue_after_commit, job
 from ..models import DataRequest, Document
@@ -31,7 +31,9 @@ from ..models.base import utcnow
 from ..models.enums import DocumentKind, RequestType, ReviewStatus, SubjectKind
 from ..models.systems import CollectionPack, PackStatus, RunStatus, SealedItem, SystemRun
 from ..services import checklist
-from .collection import json_default, read_table, runs_of, safe_error, systems_map
+from ..services.documents import file_store
+from .runs import runs_of, safe_error, systems_map
+from .tables import json_default, read_table
 
 
 def _policy():
@@ -82,9 +84,7 @@ def when_collected(req: DataRequest, actor: Actor) -> CollectionPack | None:
 
 def sealed_preview(req: DataRequest, limit: int = 500) -> list[dict]:
     """For the professional in charge only: the sealed rows, per table, with their keys (to withhold an item)."""
-    from .collection import _file_store
-
-    store, systems = _file_store(), systems_map()
+    store, systems = file_store(), systems_map()
     withheld = {(w.system_key, w.table_name, w.item_key): w.reason for w in withheld_items(req)}
     out = []
     for run in runs_of(req):
@@ -125,8 +125,6 @@ def withhold(req: DataRequest, actor: Actor, *, system_key: str, table: str, ite
         raise IllegalTransition(N_("The collected data is not waiting for your review."), code="not_in_review")
     reason = (reason or "").strip()
     if not reason:
-        from ..errors import InvalidInput
-
         raise InvalidInput(N_("Give the reason the item is withheld."), code="reason_required", field="reason")
     item = SealedItem(request_id=req.id, system_key=system_key, table_name=table, item_key=item_key[:200],
                       reason=reason[:2000])
@@ -235,9 +233,7 @@ def build_pack(request_id: int) -> None:
 
 
 def _build(req: DataRequest, pack: CollectionPack, actor: Actor) -> Document:
-    from .collection import _file_store
-
-    policy, systems, store = _policy(), systems_map(), _file_store()
+    policy, systems, store = _policy(), systems_map(), file_store()
     portability = req.type == RequestType.PORTABILITY
     lang = req.language or policy.default_language
     withheld = {(w.system_key, w.table_name, w.item_key): w.reason for w in withheld_items(req)}

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import sqlalchemy as sa
 from flask import current_app
@@ -21,11 +22,15 @@ from .. import audit
 from ..actors import Actor
 from ..errors import IllegalTransition, InvalidInput, N_
 from ..extensions import db
-from ..models import DataRequest, Event
+from ..models import DataRequest
 from ..models.enums import Status
 from ..models.execution import DryRun, DryRunStatus, Rectification, RectificationStatus
+from ..policy.text import localized
 from ..protected import decrypt_json, encrypt_json
+from ..services import notifications
 from . import execution
+from .connectors import connector_for
+from .execution_effects import lift_announced
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,6 @@ def rectifiable_fields(req: DataRequest, lang: str = "fr") -> list[dict]:
     systems = current_app.extensions.get("dsar_systems")
     if systems is None:
         return []
-    from ..policy.text import localized
-
     policy = current_app.extensions["dsar_policy"]
     activities = set(req.activities or []) or None
     out = []
@@ -64,10 +67,6 @@ def rectifiable_fields(req: DataRequest, lang: str = "fr") -> list[dict]:
 def _live_check(system, table: str, column: str, value: str) -> str:
     """The value, checked against the live column's type (a date, a number, a length), so that a proposal the
     system would refuse is refused now, with a message, rather than failing the execution later."""
-    from datetime import date
-
-    from .connectors import connector_for
-
     engine = connector_for(system).engine()
     try:
         with engine.connect() as conn:
@@ -196,36 +195,6 @@ def execute_rectification(dr: DryRun, actor: Actor) -> DryRun:
     return result
 
 
-#: The checklist step (policy request_types.*.steps) that an executed verb does: ticked by the execution itself.
-STEP_DONE_BY_VERB = {"erasure": "execute_erasure", "restriction": "mark_restricted",
-                     "rectification": "apply_rectification"}
-
-
-def on_executed(dr: DryRun, actor: Actor) -> None:
-    """Called when every system of a dry run is done: what each verb still has to record."""
-    from ..services import checklist
-
-    if dr.verb in STEP_DONE_BY_VERB:
-        checklist.tick_by_the_service(dr.request, actor, STEP_DONE_BY_VERB[dr.verb],
-                                      note=f"dry run {dr.id}: " + ", ".join(
-                                          f"{l.system}.{l.table or '*'} {l.action} {l.done_rows or 0}"
-                                          for l in dr.lines if l.action != "keep"))
-    if dr.verb == "rectification":
-        for r in _proposed(dr.request):
-            line = next((l for l in dr.lines if l.system == r.system and l.table == r.table), None)
-            r.status, r.applied_at, r.applied_by = RectificationStatus.APPLIED, dr.executed_at, actor.label
-            r.rows = line.done_rows if line is not None else 0
-            audit.record(actor, "rectification_applied", request=dr.request, details={
-                "rectification": r.id, "system": r.system, "table": r.table, "column": r.column, "rows": r.rows,
-                "gdpr": "art. 16"})
-    if dr.verb == "deactivate":
-        from ..services.fulfilment import confirm_account_deactivation
-
-        dz = dr.request.account_deactivation
-        if dz is not None and dz.status != "confirmed":
-            confirm_account_deactivation(dr.request, actor, note="executed through the systems (issue 17)")
-
-
 def rectification_values(r: Rectification) -> dict:
     """Before and after, decrypted: for the DPO's review and for the request's evidence only."""
     return {"before": decrypt_json(r.before_sealed), "after": decrypt_json(r.after_sealed)}
@@ -243,8 +212,6 @@ def restriction_in_place(req: DataRequest) -> bool:
 
 def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) -> None:
     """GDPR art. 18(3): the requester is told before the restriction is lifted."""
-    from ..services import notifications
-
     if not restriction_in_place(req):
         raise IllegalTransition(N_("No restriction is in place in the systems for this request."),
                                 code="not_restricted")
@@ -256,17 +223,6 @@ def announce_lift(req: DataRequest, actor: Actor, *, when: str | None = None) ->
                               "(GDPR art. 18(3))."), when or ""]
     notifications.email_requester(req, "notice", {"title": title, "paragraphs": [p for p in paragraphs if p]})
     audit.record(actor, "restriction_lift_announced", request=req, details={"gdpr": "art. 18(3)"})
-
-
-def lift_announced(req: DataRequest):
-    """When the requester was told that the restriction in place will be lifted (art. 18(3)), or None: a notice
-    given before the latest restriction was executed does not count for it."""
-    restricted = [d.executed_at for d in req.dry_runs if d.verb == "restriction" and d.executed_at is not None]
-    query = sa.select(sa.func.max(Event.occurred_at)).where(
-        Event.stream == f"request:{req.id}", Event.action == "restriction_lift_announced")
-    if restricted:
-        query = query.where(Event.occurred_at >= max(restricted))
-    return db.session.scalar(query)
 
 
 def lift_dry_run(req: DataRequest, actor: Actor) -> DryRun:

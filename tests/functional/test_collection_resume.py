@@ -16,6 +16,7 @@ from dsar.extensions import db
 from dsar.models.enums import SubjectKind
 from dsar.models.systems import RunStatus
 from dsar.systems import collection
+from dsar.systems.tables import read_table
 from tests.appdb import ROOT, appdb  # noqa: F401 - the fixture
 from tests.collection_support import events, open_request, runs, systems_app
 
@@ -95,7 +96,7 @@ def test_a_worker_killed_mid_collection_resumes_without_collecting_twice(sapp, a
     from dsar.services.documents import file_store
 
     for table, entry in run.progress.items():
-        keys = [r["id"] for r in collection.read_table(file_store(), entry)]
+        keys = [r["id"] for r in read_table(file_store(), entry)]
         assert len(keys) == len(set(keys)) == entry["rows"]
 
 

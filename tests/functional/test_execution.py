@@ -18,6 +18,7 @@ from dsar.models.execution import DryRunStatus
 from dsar.services import checklist
 from dsar.systems import execution
 from dsar.systems.connectors import connector_for
+from dsar.systems.runs import identities_of
 from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
 from tests.collection_support import events, run_jobs_of, systems_app
 from tests.factories import make_request, make_staff
@@ -60,7 +61,7 @@ def subject_keys(sapp, req) -> dict[str, set]:
     connector = connector_for(system)
     engine = connector.engine()
     with engine.connect() as conn:
-        keys = connector.traverse(conn, execution._identities(req))
+        keys = connector.traverse(conn, identities_of(req))
     engine.dispose()
     return {t: set(ks) for t, ks in keys.keys.items()}
 

@@ -1,29 +1,15 @@
-"""One connector class per system kind, in a registry keyed by kind (an unknown kind fails loudly)."""
+"""One connector class per system kind (``sql``, ``http``, ``manual``), registered in ``base`` by kind.
+
+Importing this package registers the built-in kinds; ``connector_for`` gives the instance for a system.
+"""
 from __future__ import annotations
 
-_REGISTRY: dict[str, type] = {}
+from . import http, manual, sql  # noqa: F401 - registering the built-in kinds
+from .base import ConnectorError, register, registered
 
-
-class ConnectorError(RuntimeError):
-    """A system could not be read (or written); the message holds no personal data."""
-
-
-def register(kind: str):
-    def deco(cls):
-        if kind in _REGISTRY and _REGISTRY[kind] is not cls:
-            raise RuntimeError(f"two connectors for the system kind {kind!r}")
-        _REGISTRY[kind] = cls
-        cls.kind = kind
-        return cls
-    return deco
+__all__ = ["ConnectorError", "connector_for", "register"]
 
 
 def connector_for(system):
     """The connector instance for ``system``'s kind."""
-    from . import http, manual, sql  # noqa: F401 - registering the built-in kinds
-
-    try:
-        cls = _REGISTRY[system.kind]
-    except KeyError:
-        raise ConnectorError(f"no connector for the system kind {system.kind!r} (known: {', '.join(sorted(_REGISTRY))})") from None
-    return cls(system)
+    return registered(system.kind)(system)

@@ -28,7 +28,8 @@ import urllib.error
 import urllib.request
 
 from ...services import webhooks
-from . import ConnectorError, register
+from ..tables import AdHocTable, write_table
+from .base import ConnectorError, register
 
 MAX_RESPONSE_BYTES = 200 * 1024 * 1024
 TRIES = 3
@@ -99,8 +100,6 @@ class HttpConnector:
         raise ConnectorError(f"system {self.system.key!r}: {last} after {TRIES} tries")
 
     def collect(self, run, store, identities: dict[str, list[str]], recorder) -> None:
-        from ..collection import write_table
-
         req = run.request
         answer = self.post("collect", {
             "version": 1, "delivery": run.job_id, "reference": req.reference,
@@ -121,17 +120,6 @@ class HttpConnector:
                 continue
             rows = [r for r in t["rows"] if isinstance(r, dict)]
             columns = list(dict.fromkeys(k for r in rows for k in r))
-            table = _AdHocTable(name, t["category"], columns, self.system.sealed)
+            table = AdHocTable(name, t["category"], columns, self.system.sealed)
             recorder.done(name, write_table(store, self.system, table, iter(rows)))
 
-
-class _AdHocTable:
-    """A table described by the answer of an http or manual system: one category, columns as they come."""
-
-    def __init__(self, name, category, columns, sealed):
-        from ..model import Column
-
-        self.name, self.sealed = name, sealed
-        self.primary_key = ("id",)
-        self.exported_columns = tuple(Column(c, category) for c in columns)
-        self.categories = (category,)

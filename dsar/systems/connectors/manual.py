@@ -1,26 +1,25 @@
 """The manual connector: a system nobody can query (the accounting tool, paper archives).
 
-Its owner gets a task link by email, like the professionals; from it they upload
-an export (JSON, CSV, ZIP, PDF or image, checked by its content) or confirm
-"nothing held". The answer is stored encrypted, recorded on the run and in the
-audit trail, and the run is done (issue 16).
+Its owner gets a task link by email, like the professionals. For collection, from it they upload an export
+(JSON, CSV, ZIP, PDF or image, checked by its content) or confirm "nothing held" (issue 16); for execution,
+they carry out the verb and confirm how many records they handled (issue 17). This module opens the tasks and
+finds the run a link stands for; the owner's answers are in ``dsar.systems.owner_answers``.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import secrets
 
 import sqlalchemy as sa
+from flask_babel import force_locale, gettext
 
 from ... import audit
-from ...errors import InvalidInput, N_
+from ...actors import Actor
 from ...extensions import db
-from ...files import ANSWER_TYPES, RejectedFile, display_name, inspect_upload
-from ...models.systems import RunStatus, SystemRun
-from . import ConnectorError, register
-
-MAX_EXPORT_BYTES = 200 * 1024 * 1024
+from ...models.systems import RunPurpose, RunStatus, SystemRun
+from ...services.notifications import queue_email
+from ...urls import public_url
+from .base import ConnectorError, register
 
 
 @register("manual")
@@ -38,9 +37,6 @@ def _hash(token: str) -> str:
 
 def open_owner_task(run: SystemRun, system, req, actor) -> str:
     """Send the owner their task link; the run waits for them. Returns the link's secret. Does not commit."""
-    from ...services.notifications import queue_email
-    from ...urls import public_url
-
     token = secrets.token_urlsafe(32)
     run.owner_token_hash = _hash(token)
     run.status = RunStatus.WAITING_OWNER
@@ -59,59 +55,26 @@ def run_from_owner_token(token: str) -> SystemRun | None:
     return db.session.scalar(sa.select(SystemRun).where(SystemRun.owner_token_hash == _hash(token)))
 
 
-def answer_nothing_held(run: SystemRun, system, actor) -> None:
-    """The owner confirms the system holds nothing about the person. Does not commit."""
-    _require_waiting(run)
-    run.owner_answer = "nothing_held"
-    run.owner_token_hash = None
-    audit.record(actor, "manual_system_answered", request=run.request, touch=False,
-                 details={"system": system.key, "run": run.id, "answer": "nothing_held"})
-    from ..collection import finish_run
-
-    finish_run(run, actor)
-
-
-def answer_with_export(run: SystemRun, system, actor, *, stream, filename: str | None, declared_type: str | None,
-                       category: str) -> None:
-    """The owner's export: JSON or CSV become rows of the pack; a PDF, image or ZIP goes in as a document."""
-    from ...services.documents import file_store
-    from ...services.fulfilment import parse_dataset
-    from ..collection import finish_run, write_table
-    from .http import _AdHocTable
-
-    _require_waiting(run)
-    if category not in system.categories:
-        raise InvalidInput(N_("Choose the category of the data in the file."), code="category", field="category")
-    try:
-        inspected, data = inspect_upload(stream, filename=filename, declared_type=declared_type,
-                                         max_bytes=MAX_EXPORT_BYTES, accepted=ANSWER_TYPES)
-    except RejectedFile as exc:
-        raise InvalidInput(N_("This file cannot be accepted: %(reason)s"), code="file", field="file",
-                           reason=exc.message) from None
-    store = file_store()
-    if inspected.mime in ("application/json", "text/csv"):
-        columns, records = parse_dataset(data)
-        rows = [dict(r) for r in records]
-        for i, row in enumerate(rows, start=1):
-            row.setdefault("id", i)
-        columns = list(dict.fromkeys(["id", *columns]))
-    else:
-        name = store.put(data)
-        rows = [{"id": 1, "file": {"$file": name, "sha256": inspected.sha256, "size": inspected.size,
-                                   "filename": display_name(filename) or f"export{inspected.extension}"}}]
-        columns = ["id", "file"]
-    table = _AdHocTable("export", category, columns, system.sealed)
-    entry = write_table(store, system, table, iter(rows))
-    run.progress = {"export": entry}
-    run.rows = {"export": entry["rows"]}
-    run.owner_answer = "export"
-    run.owner_token_hash = None
-    audit.record(actor, "manual_system_answered", request=run.request, touch=False, details={
-        "system": system.key, "run": run.id, "answer": "export", "mime": inspected.mime, "sha256": inspected.sha256,
-        "rows": entry["rows"]})
-    finish_run(run, actor)
+def open_execution_task(run: SystemRun, system, capture: dict, actor: Actor) -> None:
+    """Email the owner their link to carry out the verb; the run waits for them (``waiting_owner``). The caller
+    commits."""
+    token = secrets.token_urlsafe(32)
+    run.owner_token_hash = _hash(token)
+    run.status = RunStatus.WAITING_OWNER
+    lang = "fr"    # owners are IDOMED's own services (like collection's owner emails)
+    with force_locale(lang):
+        title = gettext("%(system)s: request %(reference)s", system=system.label(lang), reference=run.request.reference)
+        text = gettext("A request must be carried out in %(system)s. Open the link to see what to do, then confirm "
+                       "how many records you handled.", system=system.label(lang))
+    queue_email(system.owner_email, "notice", lang, {
+        "title": title, "paragraphs": [text],
+        "link": public_url("execution_owner.owner_execute_GET", token=token)}, request=run.request)
+    audit.record(actor, "manual_execution_task_opened", request=run.request, touch=False,
+                 details={"system": system.key, "run": run.id, "verb": capture["verb"]})
 
 
-def _require_waiting(run: SystemRun) -> None:
-    if run.status != RunStatus.WAITING_OWNER:
-        raise InvalidInput(N_("This system has already been answered for this request."), code="answered")
+def execution_run_from_token(token: str) -> SystemRun | None:
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(sa.select(SystemRun).where(SystemRun.owner_token_hash == _hash(token),
+                                                       SystemRun.purpose == RunPurpose.EXECUTE))

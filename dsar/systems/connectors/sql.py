@@ -11,8 +11,9 @@ from typing import Iterator
 import sqlalchemy as sa
 
 from ..model import System, Table
-from ..traversal import IN_CHUNK, SubjectKeys, traverse
-from . import ConnectorError, register
+from ..tables import write_table
+from ..traversal import IN_CHUNK, SubjectKeys, topological, traverse
+from .base import ConnectorError, register
 
 
 @register("sql")
@@ -53,6 +54,17 @@ class SqlConnector:
 
     def collect(self, run, store, identities: dict[str, list[str]], recorder) -> None:
         """Traverse (captured once), then one encrypted file per table, each recorded when complete."""
-        from ..collection import collect_sql
-
-        collect_sql(self, run, store, identities, recorder)
+        engine = self.engine()
+        try:
+            with engine.connect() as conn:
+                keys = recorder.captured(lambda: self.traverse(conn, identities))
+                conn.rollback()
+                for table in topological(self.system):
+                    if table.name in (run.progress or {}):
+                        continue  # done by an earlier attempt
+                    rows = self.stream_rows(conn, table, keys.keys.get(table.name, []))
+                    entry = write_table(store, self.system, table, rows)
+                    conn.rollback()  # end the read transaction between tables
+                    recorder.done(table.name, entry)
+        finally:
+            engine.dispose()

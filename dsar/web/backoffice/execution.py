@@ -11,6 +11,7 @@ from ...policy.law import RETENTION_GROUNDS
 from ...models import DataRequest
 from ...models.execution import DryRunStatus
 from ...systems import execution
+from ...systems.execution_effects import lift_announced
 from ...systems.execution_sweep import exhausted
 from . import bp
 from .auth import staff_actor, staff_required
@@ -65,7 +66,7 @@ def _lift_state(req: DataRequest) -> dict | None:
     if req.type != "restriction" or not rights.restriction_in_place(req):
         return None
     lift = execution.current_dry_run(req, "lift_restriction")
-    return {"announced_at": rights.lift_announced(req), "lifting": lift is not None}
+    return {"announced_at": lift_announced(req), "lifting": lift is not None}
 
 
 #: Grounds the dry run adds when the policy gives none (``dryrun.plan_table``).

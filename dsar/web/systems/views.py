@@ -12,15 +12,23 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
-from .. import audit
-from ..actors import Actor
-from ..errors import DomainError, N_
-from ..extensions import db
-from ..models import DataRequest
-from ..models.systems import RunStatus, SystemRun
-from ..tokens import TokenError
-from ..web.common import client_ip, translate_error, user_agent
+from ... import audit
+from ...actors import Actor
+from ...errors import DomainError, InvalidInput, N_
+from ...extensions import db
+from ...models import DataRequest
+from ...models.enums import ActorType
+from ...models.systems import RunStatus, SystemRun
+from ...services import routing
+from ...systems import owner_answers, packs
+from ...systems.collection import run_again
+from ...systems.connectors.manual import run_from_owner_token
+from ...systems.runs import runs_of
+from ...tokens import TokenError
+from ..backoffice.auth import staff_actor, staff_required
+from ..common import client_ip, translate_error, user_agent
 
 bp = Blueprint("systems", __name__)
 
@@ -42,16 +50,11 @@ def _systems():
 @bp.app_template_global()
 def collection_panel(req: DataRequest):
     """What staff see of a request's collection: per system its state and error; per table counts and categories."""
-    from .collection import runs_of
-    from .packs import pack_of
-
     runs = runs_of(req)
     if not runs:
         return None
-    from flask_login import current_user
-
     senior = getattr(current_user, "role", None) in ("dpo", "admin")
-    pack = pack_of(req)
+    pack = packs.pack_of(req)
     return {
         "runs": [{
             "id": r.id, "system": _label(r.system_key), "status": r.status,
@@ -68,9 +71,7 @@ def collection_panel(req: DataRequest):
 @bp.app_template_global()
 def collected_pack_status(req: DataRequest) -> str | None:
     """For the professional's task page: whether sealed content collected for their patient awaits their review."""
-    from .packs import pack_of
-
-    pack = pack_of(req) if req is not None else None
+    pack = packs.pack_of(req) if req is not None else None
     return pack.status if pack is not None and pack.sealed_rows else None
 
 
@@ -82,10 +83,9 @@ def _label(key: str) -> str:
         return key
 
 
-def _rerun_view(reference: str, run_id: int):
-    from ..web.backoffice.auth import staff_actor
-    from .collection import run_again
-
+@bp.post("/backoffice/requests/<reference>/collection/<int:run_id>/rerun")
+@staff_required("dpo", "admin")
+def rerun_POST(reference: str, run_id: int):
     run = db.session.get(SystemRun, run_id)
     if run is None or run.request is None or run.request.reference != reference:
         abort(404)
@@ -100,23 +100,10 @@ def _rerun_view(reference: str, run_id: int):
     return redirect(url_for("backoffice.request_GET", reference=reference))
 
 
-def _register_rerun():
-    from ..web.backoffice.auth import staff_required
-
-    view = staff_required("dpo", "admin")(_rerun_view)
-    bp.add_url_rule("/backoffice/requests/<reference>/collection/<int:run_id>/rerun", "rerun_POST", view,
-                    methods=["POST"])
-
-
-_register_rerun()
-
-
 # --- a manual system's owner -----------------------------------------------------------------------------
 
 
 def _owner_run(token: str) -> SystemRun:
-    from .connectors.manual import run_from_owner_token
-
     run = run_from_owner_token(token)
     if run is None:
         abort(404)
@@ -138,15 +125,14 @@ def _owner_page(token, run, *, problems=None, status=200):
 @bp.get("/systems/owner/<token>")
 def owner_GET(token: str):
     run = _owner_run(token)
-    audit.record(_owner_actor(run), "manual_system_task_opened_page", request=run.request, touch=False,
+    audit.record(owner_actor(run), "manual_system_task_opened_page", request=run.request, touch=False,
                  details={"system": run.system_key, "run": run.id})
     db.session.commit()
     return _owner_page(token, run)
 
 
-def _owner_actor(run: SystemRun) -> Actor:
-    from ..models.enums import ActorType
-
+def owner_actor(run: SystemRun) -> Actor:
+    """The owner of a manual system, as the audit trail names them (collection and execution links)."""
     system = _systems().system(run.system_key)
     return Actor(ActorType.SYSTEM, run.system_key, f"{system.owner_name} ({system.key})", ip=client_ip(),
                  user_agent=user_agent())
@@ -154,21 +140,17 @@ def _owner_actor(run: SystemRun) -> Actor:
 
 @bp.post("/systems/owner/<token>")
 def owner_POST(token: str):
-    from .connectors import manual
-
     run = _owner_run(token)
     system = _systems().system(run.system_key)
-    actor = _owner_actor(run)
+    actor = owner_actor(run)
     try:
         if request.form.get("answer") == "nothing_held":
-            manual.answer_nothing_held(run, system, actor)
+            owner_answers.answer_nothing_held(run, system, actor)
         else:
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                from ..errors import InvalidInput, N_
-
                 raise InvalidInput(N_("Choose the file to send."), code="file", field="file")
-            manual.answer_with_export(run, system, actor, stream=upload.stream, filename=upload.filename,
+            owner_answers.answer_with_export(run, system, actor, stream=upload.stream, filename=upload.filename,
                                       declared_type=upload.mimetype, category=request.form.get("category", ""))
     except DomainError as err:
         db.session.rollback()
@@ -182,8 +164,6 @@ def owner_POST(token: str):
 
 
 def _task(token: str):
-    from ..services import routing
-
     try:
         return routing.task_from_token(token)
     except TokenError as err:
@@ -191,20 +171,16 @@ def _task(token: str):
 
 
 def _pro_actor(task):
-    from ..services import routing
-
     return routing.professional_actor(task, ip=client_ip(), user_agent=user_agent())
 
 
 def _review_page(token, task, *, problems=None, status=200):
-    from .packs import pack_of, sealed_preview
-
     req = task.request
-    pack = pack_of(req)
+    pack = packs.pack_of(req)
     if pack is None:
         abort(404)
     return render_template("systems/review.html", token=token, reference=req.reference, status=pack.status,
-                           preview=sealed_preview(req), problems=problems or []), status
+                           preview=packs.sealed_preview(req), problems=problems or []), status
 
 
 @bp.get("/systems/review/<token>")
@@ -217,8 +193,6 @@ def review_GET(token: str):
 
 @bp.post("/systems/review/<token>/withhold")
 def review_withhold_POST(token: str):
-    from . import packs
-
     task = _task(token)
     try:
         packs.withhold(task.request, _pro_actor(task), system_key=request.form.get("system", ""),
@@ -233,8 +207,6 @@ def review_withhold_POST(token: str):
 
 @bp.post("/systems/review/<token>/release")
 def review_release_POST(token: str):
-    from . import packs
-
     task = _task(token)
     try:
         packs.release(task.request, _pro_actor(task))
