@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask, g, request, session
 
 from .config import ConfigError, load_settings
+from .logs import configure as configure_logs
 from .resources import data_path, default_instance_path
 
 __all__ = ["create_app", "ConfigError"]
@@ -27,11 +28,13 @@ def create_app(config: dict | None = None) -> Flask:
         sorted(str(p) for p in Path(__file__).parent.rglob("translations") if p.is_dir())) or "translations")
     _configure_logging(app)
     # Before any blueprint: every <int:…> rule takes the bounded converter.
+    # local import: importing dsar has no side effects; the extensions, mappers, listeners and blueprints load
+    # with the first app (the rest of create_app's imports are local for the same reason)
     from .web.input_guards import init_input_guards
 
     init_input_guards(app)
 
-    from . import extensions as ext
+    from . import extensions as ext  # local import: loads with the first app (above)
 
     ext.db.init_app(app)
     ext.release_session_quietly(app)
@@ -41,9 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
     ext.limiter.init_app(app)
     ext.login_manager.init_app(app)
 
-    from . import models  # noqa: F401 - registers the mappers
-
-    from .policy.errors import PolicyError
+    from . import models  # noqa: F401 - local import: registers the mappers with the first app (above)
+    from .policy.errors import PolicyError  # local import: loads with the first app (above)
     from .policy.loading import load_policy
 
     try:
@@ -51,19 +53,19 @@ def create_app(config: dict | None = None) -> Flask:
     except PolicyError as exc:
         raise ConfigError(f"the policy file is not valid: {exc}") from exc
 
-    from . import systems
+    from . import systems  # local import: loads with the first app (above)
 
     systems.init_app(app)
 
-    from . import jobs
+    from . import jobs  # local import: loads with the first app (above)
 
     jobs.init_app(app)
 
-    from .web import register_web
+    from .web import register_web  # local import: loads with the first app (above)
 
     register_web(app)
 
-    from .cli import register_cli
+    from .cli_commands import register_cli  # local import: loads with the first app (above)
 
     register_cli(app)
     if app.config["DSAR_RUN_PERIODIC_IN_PROCESS"] and not app.config["REDIS_URL"]:
@@ -96,6 +98,7 @@ def _start_periodic_on_first_request(app: Flask) -> None:
             return
         with lock:
             if "dsar_scheduler" not in app.extensions:
+                # local import: only the embedded mode's server runs the periodic jobs
                 from .jobs.schedule import InProcessScheduler
 
                 scheduler = InProcessScheduler(app)
@@ -126,7 +129,5 @@ def _configure_logging(app: Flask) -> None:
     # Flask's own handler on the app's logger printed every dsar line a second time, after the root's.
     from flask.logging import default_handler
 
-    from .logs import configure
-
     app.logger.removeHandler(default_handler)
-    configure(os.environ.get("DSAR_LOG_LEVEL", "INFO"), app.config["DSAR_LOG_FORMAT"])
+    configure_logs(os.environ.get("DSAR_LOG_LEVEL", "INFO"), app.config["DSAR_LOG_FORMAT"])

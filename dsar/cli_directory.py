@@ -12,6 +12,7 @@ import click
 from flask.cli import with_appcontext
 
 from .extensions import db
+from .services.directory import import_care_links, import_professionals
 
 
 def _run(path: str, dry_run: bool, importer) -> None:
@@ -36,8 +37,6 @@ def _run(path: str, dry_run: bool, importer) -> None:
 def import_professionals_command(path: str, dry_run: bool):
     """Create or update professionals from a CSV file (external_id, first_name, last_name, email, rpps,
     language, active, contract_ended_on)."""
-    from .services.directory import import_professionals
-
     _run(path, dry_run, import_professionals)
 
 
@@ -48,6 +47,4 @@ def import_professionals_command(path: str, dry_run: bool):
 def import_care_links_command(path: str, dry_run: bool):
     """Create or update patient-professional links from a CSV file (professional_external_id, patient_ref,
     patient_email, patient_phone, patient_birth_date, active, ended_on). No health data."""
-    from .services.directory import import_care_links
-
     _run(path, dry_run, import_care_links)

@@ -7,7 +7,12 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from . import audit
+from .actors import Actor
 from .extensions import db
+from .keyrotation import RotationError, not_under_first_key, rotate_keys, sources
+from .models import Staff
+from .services.auth import normalise_email, reset_second_factor
 
 
 @click.command("rotate-keys")
@@ -17,10 +22,6 @@ from .extensions import db
 @with_appcontext
 def rotate_keys_command(verify: bool, only: str | None, batch_size: int):
     """Re-encrypt every stored file and secret under the first key of DSAR_FILE_KEYS (resumable: run it again)."""
-    from . import audit
-    from .actors import Actor
-    from .keyrotation import RotationError, not_under_first_key, rotate_keys, sources
-
     names = [s.name for s in sources()]
     if only and only not in names:
         raise click.UsageError(f"--only must be one of: {', '.join(names)}")
@@ -46,10 +47,6 @@ def rotate_keys_command(verify: bool, only: str | None, batch_size: int):
 @with_appcontext
 def reset_second_factor_command(email: str):
     """Break-glass: forget an account's TOTP authenticator (it enrols a new one at its next sign-in)."""
-    from .actors import Actor
-    from .models import Staff
-    from .services.auth import normalise_email, reset_second_factor
-
     staff = db.session.scalar(sa.select(Staff).where(Staff.email == normalise_email(email)))
     if staff is None:
         raise click.ClickException("no staff account has this email address")

@@ -18,7 +18,10 @@ from .actors import Actor
 from .extensions import db
 from .models import DataRequest, Staff, utcnow
 from .models.enums import ActorType
+from .demo_appdb import build_demo_appdb
+from .policy_warnings import letter_blockers
 from .security import encrypt_secret, hash_password
+from .services import actions, directory, intake
 
 DEMO_PASSWORD = "demo-password-2026"
 # Fixed base32 secrets so that a person trying the service can add them to an authenticator app.
@@ -65,12 +68,8 @@ def load_demo(*, if_empty: bool = False) -> str:
     if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Staff)):
         return "Demo data already loaded (nothing done).\n" + _logins()
 
-    from .services import actions, directory, intake
-
     # The sample "IDOMED application" the systems file maps (issue 16): rebuilt, so that the requests below
     # that open are collected from it automatically (make run sets DSAR_SYSTEMS and DSAR_APP_DB_*_URL).
-    from .demo_appdb import build_demo_appdb
-
     build_demo_appdb(Path(current_app.instance_path))
     now = utcnow()
     staff = {}
@@ -132,8 +131,6 @@ def load_demo(*, if_empty: bool = False) -> str:
            identity_method="in_person")
     # Letters wait for the policy's contradictions to be fixed (dsar/policy_warnings.py): without them the
     # demo stops before the steps that send one (an extension, an answer) and says why.
-    from .policy_warnings import letter_blockers
-
     blockers = letter_blockers(current_app.extensions["dsar_policy"])
     if blockers:
         audit.record(system, "demo_loaded", stream="system", details={"requests": 7})

@@ -8,6 +8,8 @@ import os
 
 from gunicorn.glogging import Logger as _GunicornLogger
 
+from dsar.logs import redact_path
+
 bind = os.environ.get("DSAR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 timeout = 60
@@ -20,8 +22,6 @@ class RedactingLogger(_GunicornLogger):
     """gunicorn's logger whose atoms never carry a secret token, whatever access_log_format asks for."""
 
     def atoms(self, resp, req, environ, request_time):
-        from dsar.logs import redact_path
-
         atoms = super().atoms(resp, req, environ, request_time)
         path = redact_path(environ.get("PATH_INFO", ""))
         atoms.update({"U": path, "q": "", "f": "-",

@@ -17,9 +17,16 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
-from ..extensions import csrf, limiter
-from . import auth, errors
-from .errors import ErrorSchema, http_error, use_client_language
+from werkzeug.exceptions import HTTPException
+
+from ..errors import DomainError
+from ..extensions import csrf, db, limiter
+# The webhooks and the OpenDSR callbacks subscribe to the lifecycle's status changes when imported.
+from ..services import opendsr as _opendsr_callbacks, webhooks as _webhooks  # noqa: F401
+from ..web.common import translate_error
+from . import auth, directory, docs, errors, opendsr, requests, suppression
+from .errors import ErrorSchema, http_error, json_error, use_client_language
+from .opendsr import SubjectRequestIdConverter, subject_request_id_parameter
 
 API_MAX_BODY_BYTES = 2 * 1024 * 1024   # a directory batch of 5,000 links fits; nothing the API takes is bigger
 
@@ -81,10 +88,6 @@ def _before_api_request():
 
 def _api_domain_error(err):
     """Domain errors, with every field at fault (intake reports all its problems at once)."""
-    from ..extensions import db
-    from ..web.common import translate_error
-    from .errors import json_error
-
     db.session.rollback()
     fields: dict[str, list[str]] = {}
     for problem in getattr(err, "problems", None) or [err]:
@@ -99,13 +102,9 @@ def _after_api_request(exc=None):
 
 
 def _prepare(bp, *, json_errors: bool = True):
-    from ..errors import DomainError
-
     bp.before_request(_before_api_request)
     bp.teardown_request(_after_api_request)
     if json_errors:
-        from werkzeug.exceptions import HTTPException
-
         bp.register_error_handler(HTTPException, http_error)
         bp.register_error_handler(DomainError, _api_domain_error)
     _per_key(bp)
@@ -113,8 +112,6 @@ def _prepare(bp, *, json_errors: bool = True):
 
 
 def _blueprints():
-    from . import directory, docs, opendsr, requests, suppression
-
     return [requests.bp, directory.bp, opendsr.bp, suppression.bp], docs.bp
 
 
@@ -183,10 +180,6 @@ def _development_opendsr_key(app) -> None:
 
 def register_api(app) -> None:
     """Attach the API, its OpenAPI document and its documentation page to ``app``."""
-    from ..services import webhooks  # noqa: F401 - subscribes the webhooks to the lifecycle's status changes
-
-    from .opendsr import SubjectRequestIdConverter, subject_request_id_parameter
-
     _settings(app)
     _prepare_once()
     app.url_map.converters["opendsr_id"] = SubjectRequestIdConverter

@@ -18,6 +18,8 @@ from ..deadlines import PARIS, legal_day
 from ..extensions import db
 from ..models import DataRequest, Event, Professional, ProfessionalTask, utcnow
 from ..models.enums import ACTIVE_STATUSES, TaskStatus
+from ..services import identity_reviews, notifications
+from ..urls import public_url
 from . import job
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,6 @@ def _already_sent_today(now: datetime) -> bool:
 
 def digest_context(now: datetime | None = None) -> dict:
     """What the digest says, as plain values (also used by tests)."""
-    from ..urls import public_url
-
     now = now or utcnow()
     today = legal_day(now)
     active = DataRequest.status.in_([s.value for s in ACTIVE_STATUSES])
@@ -73,8 +73,6 @@ def digest_context(now: datetime | None = None) -> dict:
                   "reminders": r.reminder_count,
                   "url": public_url("backoffice.request_GET", reference=r.reference)}
                  for r in db.session.execute(task_q.limit(MAX_LINES))]
-    from ..services import identity_reviews
-
     reviews, reviews_total = identity_reviews.waiting(limit=MAX_LINES, now=now)
     for r in reviews:
         r["url"] = public_url("backoffice.request_GET", reference=r["reference"])
@@ -90,8 +88,6 @@ def digest_context(now: datetime | None = None) -> dict:
 @job
 def send_dpo_digest() -> str:
     """Periodic: write today's digest to the DPO's outbox (once a day)."""
-    from ..services import notifications
-
     now = utcnow()
     if _already_sent_today(now):
         return "already sent today"
@@ -101,6 +97,7 @@ def send_dpo_digest() -> str:
         log.warning("dpo digest: no DPO address configured (DSAR_DPO_EMAIL or the policy's DPO contact)")
         db.session.rollback()
         return "no DPO address"
+    db.session.flush()   # the audit event names the message
     audit.record(Actor.system("dpo-digest"), DIGEST_ACTION, stream="system", details={
         "day": ctx["today"], "overdue": ctx["overdue_total"], "due_soon": ctx["due_soon_total"],
         "with_professionals": ctx["with_professionals_total"], "identity_reviews": ctx["identity_reviews_total"],

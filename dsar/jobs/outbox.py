@@ -1,15 +1,17 @@
-"""Delivering outbox messages, and sweeping up what is stuck."""
+"""Delivering outbox messages through their transports (dsar/services/outbox.py), and sweeping up what is stuck."""
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from ..extensions import db
 from ..models import OutboxMessage, utcnow
-from ..models.enums import OutboxKind, OutboxStatus
+from ..models.enums import OutboxStatus
+# The transports register themselves when their modules are imported: email, webhook, OpenDSR callback.
+from ..services import notifications, opendsr, webhooks  # noqa: F401
+from ..services.outbox import delivery_job_id, transport_for
 from . import enqueue_after_commit, job
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,9 @@ def deliver(message_id: int) -> str:
     if msg is None:
         return "skipped"
     try:
-        if msg.kind == OutboxKind.EMAIL:
-            _send_email(msg)
-        else:
-            from ..services.webhooks import send_webhook
-
-            msg.response_status = send_webhook(msg)
+        status = transport_for(msg)(msg)   # UnknownTransport for a kind nothing sends: failed, retried, logged
+        if status is not None:
+            msg.response_status = status
     except Exception as exc:
         _failed(msg, exc)
         raise
@@ -63,24 +62,6 @@ def deliver(message_id: int) -> str:
     msg.sealed_body = None   # its links are live secrets: gone with the commit that says it was sent
     db.session.commit()
     return "sent"
-
-
-def _send_email(msg: OutboxMessage) -> None:
-    from ..mail import build_message, mailer_for
-    from ..services.email_links import unseal
-
-    # The stored bodies have their links redacted; the email as it must be sent is sealed beside them.
-    # A message written before the seal existed has none and goes out as stored.
-    text, html = unseal(msg.sealed_body) if msg.sealed_body else (msg.body_text or "", msg.body_html)
-    email = build_message(
-        sender=current_app.config["MAIL_DEFAULT_SENDER"],
-        recipient=msg.recipient,
-        subject=msg.subject or "",
-        text=text,
-        html=html,
-        message_id=msg.message_id,
-    )
-    mailer_for(current_app).send(email)
 
 
 def _failed(msg: OutboxMessage, exc: Exception) -> None:
@@ -121,16 +102,6 @@ def sweep_outbox(limit: int = 500) -> int:
         enqueue_after_commit(deliver, message_id, job_id=delivery_job_id(message_id, attempts))
     db.session.commit()
     return len(due)
-
-
-def delivery_job_id(message_id: int, attempts: int) -> str:
-    """The RQ job id of a message's next attempt: ``outbox-<id>`` first, then ``outbox-<id>-<attempts>``.
-
-    One id per attempt: a job that only waits is not queued twice, but the job of a worker killed mid-send,
-    which RQ still believes "started" until its maintenance runs (up to 10 minutes), does not hold back the
-    next attempt either. Two jobs for one message are harmless anyway: only one can claim it.
-    """
-    return f"outbox-{message_id}" if not attempts else f"outbox-{message_id}-{attempts}"
 
 
 deliver.job_timeout = SEND_TIMEOUT

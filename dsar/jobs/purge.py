@@ -6,6 +6,7 @@ import logging
 from ..deadlines import legal_day
 from ..extensions import db
 from ..models import utcnow
+from ..services.intake import purge_identity_copies, purge_unconfirmed
 from . import job
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,10 @@ def _in_batches(purge, what: str) -> int:
 @job
 def purge_unconfirmed_requests() -> int:
     """Daily: delete requests whose address was never confirmed within the policy's waiting period."""
-    from ..services.intake import purge_unconfirmed
-
     return _in_batches(purge_unconfirmed, "unconfirmed requests")
 
 
 @job
 def purge_expired_identity_copies() -> int:
     """Daily: delete identity copies whose retention ended (policy art. 12), keeping the record of the check."""
-    from ..services.intake import purge_identity_copies
-
     return _in_batches(purge_identity_copies, "identity copies")

@@ -21,11 +21,16 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
+from .. import audit
+from ..actors import Actor
 from ..deadlines import legal_day
 from ..extensions import db
 from ..models import DataRequest, Professional, ProfessionalTask, utcnow
 from ..models.enums import Status, TaskStatus
+from ..services import routing
+from . import _app
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +39,6 @@ LIVE = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
 
 def sweep_tasks(now: datetime | None = None) -> dict[str, int]:
     """Run every rule once at ``now`` (default: the current instant) and commit. Returns counts per rule."""
-    from . import _app
-
     app = _app()
     with app.app_context():
         try:
@@ -90,12 +93,6 @@ def _load(ids: list[int]) -> list[ProfessionalTask]:
 
 
 def _sweep(now: datetime) -> dict[str, int]:
-    from flask import current_app
-
-    from .. import audit
-    from ..actors import Actor
-    from ..services import routing
-
     rules = current_app.extensions["dsar_policy"].routing
     today = legal_day(now)
     system = Actor.system("reminders")

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from . import resolve
+
 log = logging.getLogger(__name__)
 
 
@@ -58,8 +60,6 @@ class InProcessScheduler(threading.Thread):
         return croniter(p.cron, datetime.fromtimestamp(now, timezone.utc)).get_next(float)
 
     def run_once(self, now: float | None = None) -> list[str]:
-        from . import resolve
-
         now = time.time() if now is None else now
         ran = []
         for p in PERIODIC:

@@ -17,6 +17,7 @@ from rq.cron import CronScheduler
 from rq.cron_scheduler_registry import get_registry_key
 from rq.exceptions import SchedulerNotFound, StopRequested
 
+from . import resolve
 from .schedule import PERIODIC
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ class LockedCronScheduler(CronScheduler):
 
 
 def build_scheduler(connection, lock, queue_name: str) -> LockedCronScheduler:
-    from . import resolve
-
     scheduler = LockedCronScheduler(connection, lock)
     for p in PERIODIC:
         scheduler.register(resolve(p.func_path), queue_name, interval=p.interval, cron=p.cron, name=p.name)

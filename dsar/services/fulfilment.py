@@ -860,6 +860,7 @@ def issue_link(req: DataRequest, files: list[Document], actor: Actor, *, purpose
     if email:
         msg = notifications.queue_email(req.requester.email, _EMAIL_FOR_PURPOSE[str(purpose)], req.language or "fr",
                                         email_context(req, link, token), request=req)
+        db.session.flush()   # the link names its email
         link.outbox_message_id = msg.id
     link._token = token  # for the caller (tests, the API); never stored
     return link
@@ -1174,6 +1175,7 @@ def notify_recipient(req: DataRequest, actor: Actor, task_id: int, *, message: s
             "subject": req.subject,
             "message": (message or "").strip(),
         }, request=req)
+        db.session.flush()   # the task names its email
         task.method, task.outbox_message_id = "email", msg.id
         task.reason = how or None
     else:

@@ -1,4 +1,5 @@
-"""Writing messages to the outbox, in the transaction of the change that causes them."""
+"""Emails: rendered and written to the outbox in the transaction of the change that causes them; the email transport.
+"""
 from __future__ import annotations
 
 import secrets
@@ -6,18 +7,18 @@ import secrets
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from ..extensions import db
-from ..jobs import enqueue_after_commit
+from ..mail import build_message, mailer_for
 from ..models import OutboxMessage
 from ..models.enums import OutboxKind
-from . import email_links
+from ..tokens import status_token
+from ..urls import public_url
+from . import email_links, outbox
+from .documents import human_size
 
 
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
     """Render templates/email/<template>/{subject.txt, body.txt, body.html} in ``language``."""
     with force_locale(language):
-        from .documents import human_size
-
         # Sizes are written in the email's language (issue 18: English emails said "Ko").
         ctx = dict(context, language=language, controller=_controller(), human_size=human_size)
         subject = render_template(f"email/{template}/subject.txt", **ctx)
@@ -34,12 +35,14 @@ def _controller():
 
 
 def queue_email(to: str, template: str, language: str, context: dict, *, request=None) -> OutboxMessage:
-    """Write an email to the outbox; it is sent after the commit, at least once (see jobs/outbox.py)."""
+    """Write an email to the outbox; it is sent after the commit, at least once (see jobs/outbox.py).
+
+    The message is not flushed: a caller that needs its id flushes the session first."""
     if "\n" in to or "\r" in to:
         raise ValueError("an email address never contains a line break")
     subject, text, html = render_email(template, language, context)
     domain = current_app.config["MAIL_DEFAULT_SENDER"].rpartition("@")[2] or "dsar.local"
-    msg = OutboxMessage(
+    return outbox.queue(
         kind=OutboxKind.EMAIL,
         template=template,
         language=language,
@@ -50,22 +53,30 @@ def queue_email(to: str, template: str, language: str, context: dict, *, request
         body_html=email_links.redact_links(html),
         sealed_body=email_links.seal(text, html),
         body_sha256=email_links.digest(text, html),
-        request_id=getattr(request, "id", None),
+        request=request,
         message_id=f"<{secrets.token_hex(16)}@{domain}>",
     )
-    db.session.add(msg)
-    db.session.flush()
-    from ..jobs.outbox import deliver
 
-    enqueue_after_commit(deliver, msg.id, job_id=f"outbox-{msg.id}")
-    return msg
+
+@outbox.transport(OutboxKind.EMAIL)
+def send_email(msg: OutboxMessage) -> None:
+    """The email transport (called by ``jobs.outbox.deliver``); raises so that the outbox retries."""
+    # The stored bodies have their links redacted; the email as it must be sent is sealed beside them.
+    # A message written before the seal existed has none and goes out as stored.
+    text, html = email_links.unseal(msg.sealed_body) if msg.sealed_body else (msg.body_text or "", msg.body_html)
+    email = build_message(
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+        recipient=msg.recipient,
+        subject=msg.subject or "",
+        text=text,
+        html=html,
+        message_id=msg.message_id,
+    )
+    mailer_for(current_app).send(email)
 
 
 def status_url(req) -> str:
     """The requester's secret status-page link (see tokens.status_token)."""
-    from ..tokens import status_token
-    from ..urls import public_url
-
     return public_url("public.status_GET", token=status_token(req))
 
 

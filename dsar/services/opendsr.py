@@ -16,12 +16,16 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
 
 from .. import deadlines, lifecycle
 from ..extensions import db
-from ..models import utcnow
+from ..models import OutboxMessage, utcnow
 from ..models.webhooks import ApiSubmission
 from ..models.enums import Status
+from . import outbox
+from .webhooks import post_json, queue_message
 
 API_VERSION = "0.1"
 PROTOCOL = "opendsr"
@@ -39,7 +43,8 @@ STATUS_MAP = {
     Status.REFUSED: "completed",
     Status.WITHDRAWN: "cancelled",
 }
-CALLBACK_TEMPLATE = "opendsr.callback"
+CALLBACK_TEMPLATE = outbox.OPENDSR_CALLBACK
+_PENDING_KEY = "dsar_pending_opendsr_callbacks"
 
 
 class NotConfigured(RuntimeError):
@@ -175,8 +180,6 @@ def queue_callbacks(req) -> int:
     submission.reported_status = status
     if not submission.callback_urls:
         return 0
-    from .webhooks import queue_message
-
     policy = current_app.extensions["dsar_policy"]
     base = status_body(submission, policy)
     for url in submission.callback_urls:
@@ -186,3 +189,33 @@ def queue_callbacks(req) -> int:
         queue_message(template=CALLBACK_TEMPLATE, url=url, request=req, body=body,
                       delivery_id="odsr_" + secrets.token_hex(12))
     return len(submission.callback_urls)
+
+
+@outbox.transport(CALLBACK_TEMPLATE)
+def send_callback(msg: OutboxMessage) -> int:
+    """The OpenDSR callback transport (called by ``jobs.outbox.deliver``): signed with the processor key."""
+    body = (msg.body_text or "").encode("utf-8")
+    return post_json(msg.recipient, body, signature_headers(body))
+
+
+# --- status changes: callbacks queued in the transaction that makes them ----------------------------------
+
+
+def _on_request_changed(req, change: lifecycle.Change, actor=None, **_):
+    """lifecycle.request_changed: remember the request; its OpenDSR status is read just before the commit."""
+    if change.status_changed:
+        db.session().info.setdefault(_PENDING_KEY, {})[id(req)] = req
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _queue_pending(session):
+    for req in session.info.pop(_PENDING_KEY, {}).values():
+        queue_callbacks(req)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session):
+    session.info.pop(_PENDING_KEY, None)
+
+
+lifecycle.request_changed.connect(_on_request_changed, weak=False)

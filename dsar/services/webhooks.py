@@ -35,13 +35,15 @@ from flask import current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from ..errors import InvalidInput, N_
 from ..extensions import db
 from ..lifecycle import Change, request_changed
 from ..models import OutboxMessage, utcnow
 from ..models.webhooks import WebhookEndpoint
 from ..models.enums import OutboxKind
 from ..security import decrypt_secret, encrypt_secret
-from . import destinations
+from ..serializers import RequestSchema
+from . import destinations, outbox
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,6 @@ MAX_RESPONSE_BYTES = 4096        # what is read of a receiver's answer (it is th
 STATUS_CHANGED = "request.status_changed"
 # Events other parts of the service emit (listed for the endpoint form; any name is accepted).
 KNOWN_EVENTS = (STATUS_CHANGED, "account.deactivation_requested")
-OPENDSR_CALLBACK = "opendsr.callback"   # an OpenDSR status callback: signed with the OpenDSR key, not an HMAC
 
 _PENDING_KEY = "dsar_pending_webhooks"
 
@@ -129,8 +130,6 @@ def new_secret() -> str:
 def create_endpoint(*, url: str, events: list[str] | None, description: str | None, created_by: str
                     ) -> tuple[WebhookEndpoint, str]:
     """Register a receiver; returns it and its secret in clear (the only time it is shown)."""
-    from ..errors import InvalidInput, N_
-
     url = (url or "").strip()
     if not url.startswith(("https://", "http://")) or len(url) > 500 or any(c.isspace() for c in url):
         raise InvalidInput(N_("Enter an http:// or https:// address."), code="bad_url", field="url")
@@ -188,22 +187,14 @@ def _iso(instant: datetime) -> str:
 
 def queue_message(*, template: str, url: str, body: dict, delivery_id: str, request=None) -> OutboxMessage:
     """Write one delivery to the outbox; it is sent after the commit by ``jobs.outbox.deliver``."""
-    from ..jobs import enqueue_after_commit
-    from ..jobs.outbox import deliver
-
-    msg = OutboxMessage(
+    return outbox.queue(
         kind=OutboxKind.WEBHOOK,
         template=template[:64],
-        language="fr",
         recipient=url,
         body_text=json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
-        request_id=getattr(request, "id", None),
+        request=request,
         message_id=delivery_id,
     )
-    db.session.add(msg)
-    db.session.flush()
-    enqueue_after_commit(deliver, msg.id, job_id=f"outbox-{msg.id}")
-    return msg
 
 
 def queue_webhook(event: str, payload: dict, request=None) -> list[OutboxMessage]:
@@ -218,8 +209,6 @@ def queue_webhook(event: str, payload: dict, request=None) -> list[OutboxMessage
 
 def request_payload(req) -> dict:
     """The request as the API shows it (the same resource as GET /api/v1/requests/{reference})."""
-    from ..api.schemas import RequestSchema
-
     return RequestSchema().dump(req)
 
 
@@ -243,16 +232,12 @@ def _queue_pending(session):
     pending = session.info.pop(_PENDING_KEY, None)
     if not pending:
         return
-    from . import opendsr
-
     for req, change in pending:
         queue_webhook(STATUS_CHANGED, {
             "request": request_payload(req),
             "change": {"action": change.action, "from_status": str(change.from_status),
                        "to_status": str(change.to_status)},
         }, request=req)
-    for req in {id(r): r for r, _ in pending}.values():
-        opendsr.queue_callbacks(req)
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -307,13 +292,10 @@ def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
     return status
 
 
+@outbox.transport(OutboxKind.WEBHOOK)
 def send_webhook(msg: OutboxMessage) -> int:
-    """Deliver one outbox message (called by ``jobs.outbox.deliver``); raise so that the outbox retries."""
+    """The webhook transport (called by ``jobs.outbox.deliver``); raises so that the outbox retries."""
     body = (msg.body_text or "").encode("utf-8")
-    if msg.template == OPENDSR_CALLBACK:
-        from . import opendsr
-
-        return post_json(msg.recipient, body, opendsr.signature_headers(body))
     secret = _secret_for(msg.recipient)
     timestamp = int(time.time())
     return post_json(msg.recipient, body, {

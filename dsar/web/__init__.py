@@ -10,6 +10,7 @@ def register_web(app: Flask) -> None:
     # The bounded URL converters are installed by create_app before any blueprint (web.input_guards).
     init_common(app)
 
+    # local import: the blueprints import dsar.web.common, which loads this package first; they load with the app
     from ..api import register_api
     from .backoffice import bp as backoffice_bp
     from .health import bp as health_bp
@@ -26,6 +27,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(execution_owner_bp)     # execution: a manual system's owner confirms (issue 17)
     register_api(app)
     if app.config["DSAR_ENV"] in {"development", "test"} and app.config["MAIL_BACKEND"] == "file":
-        from .dev import bp as dev_bp
+        from .dev import bp as dev_bp  # local import: only in development and test
 
         app.register_blueprint(dev_bp, url_prefix="/dev")

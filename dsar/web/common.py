@@ -11,7 +11,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError, N_
-from ..extensions import db
+from ..extensions import db, login_manager
+from ..models import Staff
 from ..urls import public_url  # noqa: F401 - re-exported for the views
 from .request_log import install_access_log_filter, route_pattern
 
@@ -83,8 +84,6 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 def _load_staff(user_id: str):
     """Flask-Login: "id:epoch"; a bumped epoch (reset, disable) ends every open session."""
-    from ..models import Staff
-
     staff_id, _, epoch = (user_id or "").partition(":")
     if not staff_id.isdigit() or not epoch.isdigit():
         return None
@@ -121,8 +120,6 @@ class BoundedRequest(Request):
 
 
 def init_common(app: Flask) -> None:
-    from ..extensions import login_manager
-
     app.request_class = BoundedRequest
     login_manager.user_loader(_load_staff)
     install_access_log_filter(app)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import csrf, db, limiter
+from ..jobs.scheduler import last_heartbeat_age
 from ..models import OutboxMessage
 from ..models.enums import OutboxStatus
 
@@ -77,8 +78,6 @@ def _workers(backend) -> dict:
 
 
 def _scheduler(backend) -> dict:
-    from ..jobs.scheduler import last_heartbeat_age
-
     limit = current_app.config["DSAR_HEALTH_SCHEDULER_MAX_AGE"]
     try:
         age = last_heartbeat_age(backend.redis)

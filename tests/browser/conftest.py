@@ -44,7 +44,7 @@ def live_server(make_app):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert shutil.which(CHROMIUM) or CHROMIUM, "Chromium is needed: apt-get install -y chromium"
+    assert shutil.which(CHROMIUM), f"Chromium is needed at {CHROMIUM}: apt-get install -y chromium"
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b

@@ -6,6 +6,7 @@ import time
 
 import pyotp
 import sqlalchemy as sa
+import time_machine
 
 from backoffice_support import sign_in, staff_with_totp, totp_code
 from dsar.extensions import db
@@ -24,19 +25,20 @@ def test_a_dpo_enrols_totp_at_first_sign_in_then_needs_the_code(app):
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
     r = client.post("/backoffice/login/enrol", data={"code": "000000"})
     assert r.status_code == 422 and 'aria-describedby="code-error"' in r.get_data(as_text=True)
-    time.sleep(1.1)  # the failure above slows the next attempt by a second
-    r = client.post("/backoffice/login/enrol", data={"code": pyotp.TOTP(secret).now()})
-    assert r.status_code == 302 and r.headers["Location"].endswith("/backoffice/")
-    assert client.get("/backoffice/").status_code == 200
-    db.session.expire_all()
-    assert db.session.get(Staff, staff.id).totp_confirmed_at is not None
-    # Next time: password, then the code (the enrolment code cannot be replayed).
-    other = app.test_client()
-    r = other.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
-    assert r.headers["Location"].endswith("/backoffice/login/code")
-    assert other.get("/backoffice/").status_code == 302  # not signed in before the code
-    r = other.post("/backoffice/login/code", data={"code": totp_code(secret, offset_steps=1)})
-    assert r.headers["Location"].endswith("/backoffice/")
+    # The failure above slows the next attempt by a second: the clock moves on (and stays on) instead of sleeping.
+    with time_machine.travel(time.time() + 1.1, tick=True):
+        r = client.post("/backoffice/login/enrol", data={"code": pyotp.TOTP(secret).now()})
+        assert r.status_code == 302 and r.headers["Location"].endswith("/backoffice/")
+        assert client.get("/backoffice/").status_code == 200
+        db.session.expire_all()
+        assert db.session.get(Staff, staff.id).totp_confirmed_at is not None
+        # Next time: password, then the code (the enrolment code cannot be replayed).
+        other = app.test_client()
+        r = other.post("/backoffice/login", data={"email": staff.email, "password": PASSWORD})
+        assert r.headers["Location"].endswith("/backoffice/login/code")
+        assert other.get("/backoffice/").status_code == 302  # not signed in before the code
+        r = other.post("/backoffice/login/code", data={"code": totp_code(secret, offset_steps=1)})
+        assert r.headers["Location"].endswith("/backoffice/")
 
 
 def test_wrong_password_and_unknown_email_read_the_same_and_are_in_french(app):

@@ -12,6 +12,7 @@ from rq import Queue
 from rq.cron_scheduler_registry import get_registry_key
 
 from dsar.jobs.scheduler import LOCK_KEY
+from waiting import wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -19,10 +20,7 @@ DSAR = str(Path(sys.executable).with_name("dsar"))
 
 
 def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    wait_until(predicate, timeout, interval=0.2, what=what)
 
 
 def test_a_second_scheduler_waits_and_takes_over_when_the_first_dies(app, tmp_path):

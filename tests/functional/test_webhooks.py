@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from api_support import Receiver, bearer, fire_rq_retries, make_key
 from dsar.extensions import db
@@ -17,6 +18,7 @@ from dsar.models.webhooks import WebhookEndpoint
 from dsar.security import decrypt_secret
 from dsar.services import webhooks
 from dsar.services.webhooks import InvalidSignature, sign, verify
+from waiting import holds
 from factories import make_request, make_staff
 
 
@@ -169,11 +171,11 @@ def test_a_failing_receiver_is_retried_with_back_off_and_a_fresh_signature(clien
         db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == row.id)
                            .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
-        time.sleep(1.1)   # a later attempt carries a later timestamp
-        assert sweep_outbox() == 1
-        fire_rq_retries(app)
-        run_jobs()
-        deliveries = receiver.wait_for(2)
+        with time_machine.travel(time.time() + 2, tick=True):   # a later attempt carries a later timestamp
+            assert sweep_outbox() == 1
+            fire_rq_retries(app)
+            run_jobs()
+            deliveries = receiver.wait_for(2)
         [row] = webhook_rows()
         assert row.status == "sent" and row.attempts == 2 and row.response_status == 204
         first, second = deliveries[0][0], deliveries[1][0]
@@ -193,8 +195,8 @@ def test_a_change_that_rolls_back_sends_nothing(app, policy, run_jobs):
         lifecycle.ask_clarification(req, Actor.for_staff(make_staff("dpo")), "Which?", today=utcnow().date())
         db.session.rollback()
         run_jobs()
-        time.sleep(0.3)
-        assert receiver.received == [] and webhook_rows() == []
+        holds(lambda: receiver.received == [], what="nothing delivered after the rollback")
+        assert webhook_rows() == []
 
 
 def test_receivers_get_only_their_events_and_disabled_ones_nothing(app, policy, run_jobs):
@@ -215,7 +217,8 @@ def test_receivers_get_only_their_events_and_disabled_ones_nothing(app, policy, 
         run_jobs()
         everything.wait_for(2)
         accounts.wait_for(1)
-        time.sleep(0.3)
+        holds(lambda: len(everything.received) == 2 and len(accounts.received) == 1 and disabled.received == [],
+              what="no delivery beyond the ones awaited")
         assert sorted(json.loads(b)["event"] for _, b, _ in everything.received) == [
             "account.deactivation_requested", "request.status_changed"]
         assert [json.loads(b)["event"] for _, b, _ in accounts.received] == ["account.deactivation_requested"]
