@@ -7,6 +7,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from ..extensions import db
+from ..formatting import human_size
 from ..jobs import enqueue_after_commit
 from ..models import OutboxMessage
 from ..models.enums import OutboxKind
@@ -16,8 +17,6 @@ from . import email_links
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
     """Render templates/email/<template>/{subject.txt, body.txt, body.html} in ``language``."""
     with force_locale(language):
-        from .documents import human_size
-
         # Sizes are written in the email's language (issue 18: English emails said "Ko").
         ctx = dict(context, language=language, controller=_controller(), human_size=human_size)
         subject = render_template(f"email/{template}/subject.txt", **ctx)
@@ -77,6 +76,8 @@ def email_requester(req, template: str, context: dict | None = None) -> OutboxMe
 
 
 def dpo_address() -> str | None:
+    """The DPO's address (GDPR art. 37(7)): DSAR_DPO_EMAIL, else the policy's DPO contact. The one lookup for
+    the alerts emailed to the DPO and the pages that tell people whom to write to."""
     return current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
 
 

@@ -31,6 +31,9 @@ def init_app(app) -> None:
     from .owner_execution import bp as execution_owner_bp   # issue 17: a manual system's owner confirms
 
     app.register_blueprint(execution_owner_bp)
+    # local import: importing them registers what fulfilment asks of the systems (issue 15)
+    from . import execution_report, rights  # noqa: F401
+
     if not path:
         return
     try:

@@ -86,7 +86,7 @@ def _safe_error(exc: BaseException) -> str:
 def _plan_items(req: DataRequest, verb: str):
     if verb != "erasure":
         return []
-    from ..services.fulfilment import erasure_plan_for
+    from ..services.fulfilment.erasure import erasure_plan_for
 
     return erasure_plan_for(req)
 

@@ -25,6 +25,7 @@ from ..models import DataRequest, Event
 from ..models.enums import Status
 from ..models.execution import DryRun, DryRunStatus, Rectification, RectificationStatus
 from ..protected import decrypt_json, encrypt_json
+from ..services.fulfilment.systems_hooks import systems_hooks
 from . import execution
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def on_executed(dr: DryRun, actor: Actor) -> None:
                 "rectification": r.id, "system": r.system, "table": r.table, "column": r.column, "rows": r.rows,
                 "gdpr": "art. 16"})
     if dr.verb == "deactivate":
-        from ..services.fulfilment import confirm_account_deactivation
+        from ..services.fulfilment.consent import confirm_account_deactivation
 
         dz = dr.request.account_deactivation
         if dz is not None and dz.status != "confirmed":
@@ -303,3 +304,7 @@ def deactivate_through_systems(req: DataRequest, actor: Actor) -> DryRun | None:
     except (execution.ConnectorError, sa.exc.DBAPIError) as exc:
         log.warning("deactivation through the systems not possible now (%s): staff confirm it", type(exc).__name__)
         return None
+
+
+# Fulfilment (a layer below) asks through these: the letter's changed fields, the deactivation (issue 15).
+systems_hooks.register(rectified_rows=rectified_rows, deactivate=deactivate_through_systems)

@@ -75,7 +75,7 @@ def answer_with_export(run: SystemRun, system, actor, *, stream, filename: str |
                        category: str) -> None:
     """The owner's export: JSON or CSV become rows of the pack; a PDF, image or ZIP goes in as a document."""
     from ...services.documents import file_store
-    from ...services.fulfilment import parse_dataset
+    from ...services.fulfilment.portability import parse_dataset
     from ..collection import finish_run, write_table
     from .http import _AdHocTable
 

@@ -20,7 +20,7 @@ from ...lifecycle import calendar_for
 from ...models import utcnow
 from ...models.enums import ActorType, Status
 from ...policy import localized
-from ...services import documents, form_submissions, intake
+from ...services import authority, documents, form_submissions, intake
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -117,7 +117,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None, proble
              for key, kind in policy.subject_kinds.items()]
     relationships = []
     for key, label, hint in RELATIONSHIPS:
-        proof = intake.proof_for(key)
+        proof = authority.proof_for(key)
         relationships.append({"key": key, "label": label, "hint": hint,
                               "proof": localized(proof, lang) if proof else None})
     return {
@@ -291,7 +291,7 @@ def _status_context(req, token: str) -> dict:
         "status_explanation": explanation,
         "missing": intake.missing_documents(req),
         "required_kinds": intake.required_document_kinds(req),
-        "proof": localized(intake.authority_proof(req), lang) if intake.authority_proof(req) else None,
+        "proof": localized(authority.authority_proof(req), lang) if authority.authority_proof(req) else None,
         "can_upload": intake.can_upload(req),
         "can_withdraw": intake.can_withdraw(req),
         "question": intake.open_question(req) if req.status == Status.AWAITING_REQUESTER else None,

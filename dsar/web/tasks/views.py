@@ -21,7 +21,7 @@ from ...extensions import db, limiter
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
-from ...services import checklist, routing
+from ...services import checklist, notifications, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -68,8 +68,7 @@ def _actor(task):
 
 
 def _dpo_email() -> str | None:
-    controller = getattr(_policy(), "controller", None)
-    return current_app.config.get("DSAR_DPO_EMAIL") or getattr(controller, "dpo_email", None)
+    return notifications.dpo_address()
 
 
 @bp.errorhandler(TokenError)
