@@ -24,7 +24,7 @@ from ..actors import Actor
 from ..deadlines import legal_day
 from ..errors import InvalidInput, N_, NotFound
 from ..extensions import db
-from ..formatting import human_size  # noqa: F401 - the name pages and tests use here
+from ..formatting import human_size
 from ..files import ACCEPTED_TYPES, ANSWER_TYPES, FileStore, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, ReviewStatus

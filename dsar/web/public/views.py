@@ -16,6 +16,7 @@ from ...actors import Actor
 from ...deadlines import compute_deadline, legal_day
 from ...errors import N_, Conflict, DomainError, IllegalTransition, InvalidInput, PermissionDenied
 from ...extensions import csrf, db, limiter
+from ...formatting import human_size
 from ...lifecycle import calendar_for
 from ...models import utcnow
 from ...models.enums import ActorType, Status
@@ -130,7 +131,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None, proble
         "relationships": relationships,
         "deadline_example": _deadline_example(),
         "identity": policy.identity,
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "delete_after": policy.identity.delete_unconfirmed_after.describe(lang),
         "rights_article": policy.article("rights"),
         "routing_article": policy.article("routing"),
@@ -298,7 +299,7 @@ def _status_context(req, token: str) -> dict:
         "question_effect": _question_effect(req, policy),
         "identity_documents": [d for d in req.documents if d.kind in documents.IDENTITY_KINDS],
         "last_refusal": refused_docs[-1] if refused_docs else None,
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "accepted_types": policy.identity.accepted_types,
         "complaint": policy.controller.complaint_authority,
         "outcome_words": OUTCOME_WORDS,
@@ -351,7 +352,7 @@ def upload_POST(token: str):
     req = intake.request_for_status_token(token)
     _use_language_of(req)
     limit = _policy().identity.max_size_bytes
-    too_large = documents.DocumentRejected("too_large", limit=documents.human_size(limit))
+    too_large = documents.DocumentRejected("too_large", limit=human_size(limit))
     # The size limit holds before the body is read: the declared Content-Length first; then werkzeug stops
     # reading at max_content_length even without one (chunked); inspect_upload reads the file with a bounded read.
     request.max_content_length = limit + FORM_OVERHEAD

@@ -18,6 +18,7 @@ from ... import deadlines
 from ...deadlines import legal_day
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_
 from ...extensions import db, limiter
+from ...formatting import human_size
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
@@ -116,8 +117,6 @@ def _rights(req, lang: str) -> list[dict]:
 
 def _page(task, *, errors: dict | None = None, problems: list | None = None, values: dict | None = None,
           status_code: int = 200):
-    from ...services import documents
-
     req = task.request
     policy = _policy()
     lang = _language()
@@ -150,7 +149,7 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "one_month_due_date": req.one_month_due_date,
         "rights": _rights(req, lang),
         "outcomes": [(str(value), _(label)) for value, label in OUTCOMES],
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "max_files": routing.MAX_ANSWER_FILES,
         "errors": errors or {},
         "problems": sorted(problems or [], key=lambda p: FIELD_ORDER.index(p[0]) if p[0] in FIELD_ORDER else 99),
