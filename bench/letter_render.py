@@ -3,8 +3,8 @@
     .venv/bin/python bench/letter_render.py            # 20 renders of each kind, after one warm-up render
 
 Each letter is rendered from a real request built through the services (a database of its own, dropped at
-the end), with ``dsar.pdf.render_letter`` — what a staff action, a professional's answer or the API does in
-its transaction. The first render of a process also loads the fonts: it is reported on its own.
+the end), with ``dsar.services.fulfilment.letters.render_letter`` — what a staff action, a professional's
+answer or the API does in its transaction. The first render of a process also loads the fonts: it is reported on its own.
 """
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def main() -> int:
 
     from dsar import create_app
     from dsar.extensions import db
-    from dsar.pdf import ANSWER_KINDS, render_letter
+    from dsar.pdf import ANSWER_KINDS
+    from dsar.services.fulfilment.letters import render_letter
 
     info = h.print_header("letters rendered to PDF")
     info["load_at_start"] = h.wait_until_quiet(skip=args.no_wait)

@@ -1,5 +1,8 @@
 """Letters rendered to PDF with WeasyPrint, from ``templates/pdf/``, in the requester's language.
 
+A pure renderer: the caller hands it the letter's context (``services.fulfilment.letters`` builds it from the
+policy and the request); this module imports nothing of the services.
+
 Rendering never reaches the network: the URL fetcher refuses every URL (the
 templates need none: styles are inline and the fonts are the system's DejaVu),
 so text a requester typed cannot make the server fetch anything.
@@ -14,13 +17,12 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import datetime
 
-from babel.dates import format_date
 from flask import current_app, g, render_template
 from flask_babel import force_locale
 
-from .deadlines import PARIS, legal_day
+from .deadlines import legal_day
+from .formatting import long_date
 from .models import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,28 +68,23 @@ def in_language(language: str):
         g.force_language = previous
 
 
-def long_date(value, language: str) -> str:
-    """5 mars 2026 / March 5, 2026; an instant is shown as its Europe/Paris day."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
-    return format_date(value, format="long", locale=language)
+def letter_language(language: str | None) -> str:
+    """The language a letter is written in: ``language`` when the service speaks it, else the default."""
+    if language in current_app.config["LANGUAGES"]:
+        return language
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def render_html(kind: str, req, language: str, **ctx) -> str:
-    """The letter as HTML (what WeasyPrint lays out); ``ctx`` overrides the context built from the policy."""
+def render_html(kind: str, language: str, context: dict) -> str:
+    """The letter ``kind`` as HTML (what WeasyPrint lays out), from the ``context`` its caller built
+    (``services.fulfilment.letters.letter_context``); this module adds only the presentation."""
     if kind not in LETTER_KINDS:
         raise LetterError(f"unknown letter kind {kind!r}")
-    language = language if language in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
-    from .services.fulfilment import letter_context
-
-    context = letter_context(kind, req, language)
-    context.update(ctx)
+    language = letter_language(language)
+    context = dict(context)
     letter_day = context.get("letter_date") or legal_day(utcnow())
     context.update(
         kind=kind,
-        req=req,
         language=language,
         letter_date=letter_day,
         fmt_date=lambda d: long_date(d, language),
@@ -96,14 +93,14 @@ def render_html(kind: str, req, language: str, **ctx) -> str:
         return render_template(f"pdf/{kind}.html", **context)
 
 
-def render_letter(kind: str, req, language: str, **ctx) -> bytes:
-    """The letter ``kind`` for request ``req`` as PDF bytes, in ``language`` (fr or en)."""
-    from weasyprint import HTML
+def render_pdf(kind: str, language: str, context: dict) -> bytes:
+    """The letter ``kind`` as PDF bytes, in ``language`` (fr or en), from the context its caller built."""
+    from weasyprint import HTML  # local import: WeasyPrint takes about 2 s to load, only processes that render pay
 
-    html = render_html(kind, req, language, **ctx)
+    html = render_html(kind, language, context)
+    req = context.get("req")
     # Tagged PDF: screen readers follow the headings, lists and tables of the letter.
     return HTML(string=html, base_url=None, url_fetcher=_no_network_fetcher()).write_pdf(
         pdf_identifier=f"{getattr(req, 'reference', '') or 'dsar'}-{kind}".encode("ascii", "replace")[:64],
         pdf_tags=True,
     )
-

@@ -84,7 +84,7 @@ from pypdf import PdfReader
 from dsar import create_app
 from dsar.extensions import db
 from dsar.models import DataRequest, OutboxMessage
-from dsar.pdf import render_letter
+from dsar.services.fulfilment.letters import render_letter
 from dsar.services.notifications import render_email
 
 app = create_app()

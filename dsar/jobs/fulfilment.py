@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from ..extensions import db
-from ..services import fulfilment
+from ..services.fulfilment.delivery import purge_expired_links
 from . import job
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 @job
 def purge_delivered_files(limit: int = 200) -> int:
     """Delete what expired links delivered, keeping the hashes; one batch per run. Returns the links purged."""
-    purged = fulfilment.purge_expired_links(limit=limit)
+    purged = purge_expired_links(limit=limit)
     db.session.commit()
     if purged:
         log.info("purged the files of %s expired download links", purged)

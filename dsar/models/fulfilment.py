@@ -79,6 +79,18 @@ class DownloadLink(db.Model):
     request = relationship("DataRequest", backref=sa.orm.backref("download_links", order_by="DownloadLink.id"))
     downloads = relationship("Download", back_populates="link", order_by="Download.id", cascade="all, delete-orphan")
 
+    def state(self, now=None) -> str:
+        """"active", or why the link no longer opens: "purged" (files deleted), "replaced" (a newer link was
+        sent: its secret is dropped), "expired". The one rule the download pages, the status page and the
+        back office follow."""
+        if self.purged_at is not None:
+            return "purged"
+        if self.token_hash is None:
+            return "replaced"
+        if self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "active"
+
     def __repr__(self) -> str:
         return f"<DownloadLink {self.id} request={self.request_id}>"
 

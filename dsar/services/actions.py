@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
 from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus, Status
 from . import checklist, documents, notifications, objection
+from .fulfilment import answers, post_mortem, recipients
 
 
 def _policy():
@@ -122,32 +123,26 @@ def resume(req: DataRequest, actor: Actor, *, answer: str | None = None, expecte
 
 
 def extend(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
-    from . import fulfilment
-
     change = lifecycle.extend(req, actor, _policy(), reason, today=_today(), expected_version=expected_version)
-    fulfilment.after_extension(req, actor)
+    answers.after_extension(req, actor)
     return change
 
 
 def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reasons: str | None = None,
            expected_version: int | None = None):
-    from . import fulfilment
-
     check_answer_allowed(req, outcome)
     change = lifecycle.answer(req, actor, outcome, message, reasons=reasons, expected_version=expected_version)
-    fulfilment.after_answer(req, actor)
+    answers.after_answer(req, actor)
     return change
 
 
 def refuse(req: DataRequest, actor: Actor, *, reasons: str, unfounded_or_excessive: str | None = None,
            unfounded_or_excessive_grounds: str | None = None, expected_version: int | None = None):
     """Refuse the request: GDPR art. 12(4) (refusal date, late flag), art. 12(5) (unfounded or excessive, grounds)."""
-    from . import fulfilment
-
     objection.require_objection_honoured(req, "refused")  # GDPR art. 21(3): never refused
     change = lifecycle.refuse(req, actor, reasons, unfounded_or_excessive=unfounded_or_excessive or None,
                               grounds=unfounded_or_excessive_grounds, expected_version=expected_version)
-    fulfilment.after_refusal(req, actor)
+    answers.after_refusal(req, actor)
     return change
 
 
@@ -166,13 +161,12 @@ def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
     GDPR art. 21(3): an objection to direct marketing is never refused; the checklist: every required
     step done before a giving answer (services/checklist.py), the error naming the step and its article.
     """
-    from . import fulfilment
     from ..models.enums import Outcome
 
     objection.require_objection_honoured(req, outcome)
     if outcome in set(Outcome):
         # Who may be given what after a death (LIL art. 85, CSP L.1110-4 V) comes before what remains to do.
-        fulfilment._check_post_mortem_standing(req, Outcome(outcome))
+        post_mortem.check_post_mortem_standing(req, Outcome(outcome))
     checklist.require_done(req, Status.ANSWERED, outcome)
 
 
@@ -203,10 +197,8 @@ def close(req: DataRequest, actor: Actor, *, expected_version: int | None = None
     task closed as impossible, with a reason); consent withdrawn for health data: the account's
     deactivation confirmed (policy art. 8.2).
     """
-    from . import fulfilment
-
     lifecycle.check_version(req, expected_version)
-    pending = fulfilment.pending_obligations(req)
+    pending = recipients.pending_obligations(req)
     if pending and req.outcome in ("granted", "partly_granted"):
         raise IllegalTransition(
             N_("This request cannot be closed yet: %(count)s follow-up task(s) are still open "

@@ -9,7 +9,7 @@ keys are the policy's and stay stable). A required step still open blocks a givi
 partly granted) or the closure, with an error naming the step and the article it comes from.
 
 Steps the service performs itself are not put on the checklist: a step that produces a letter (the
-answer writes it), the per-recipient art. 19 notifications (their own tasks, services/fulfilment.py),
+answer writes it), the per-recipient art. 19 notifications (their own tasks, services/fulfilment/recipients.py),
 and the keys in ``DONE_BY_THE_SERVICE``.
 
 Services take plain values and an Actor; nothing here commits.

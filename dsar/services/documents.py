@@ -10,6 +10,7 @@ transaction are remembered and deleted again on rollback.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date
 from typing import BinaryIO
@@ -23,6 +24,7 @@ from ..actors import Actor
 from ..deadlines import legal_day
 from ..errors import InvalidInput, N_, NotFound
 from ..extensions import db
+from ..formatting import human_size
 from ..files import ACCEPTED_TYPES, ANSWER_TYPES, FileStore, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, ReviewStatus
@@ -74,17 +76,6 @@ def file_store() -> FileStore:
     return FileStore(current_app.config["DSAR_FILES_DIR"], current_app.config["DSAR_FILE_KEYS"])
 
 
-def human_size(size: int) -> str:
-    """A byte count as people read it, in the current language (10 MB, 10 Mo)."""
-    from flask_babel import gettext
-
-    if size >= 1024 * 1024:
-        value = size / (1024 * 1024)
-        shown = str(int(value)) if value == int(value) else str(round(value, 1))
-        return gettext("%(size)s MB", size=shown)
-    return gettext("%(size)s KB", size=max(1, size // 1024))
-
-
 def _accepted_types(policy) -> dict[str, str]:
     # The policy says which types it takes; dsar.files says which it can check deeply. A type the policy
     # lists without a checker is a configuration error (inspect_upload raises ValueError), not the user's.
@@ -116,28 +107,41 @@ def store_document(
         raise DocumentRejected(exc.code, limit=human_size(limit)) from None
     if inspected.sha256 in refuse_hashes:
         raise DocumentRejected("duplicate")
-    storage_name = file_store().put(data)
-    remember_written(storage_name)
     now = utcnow()
-    doc = Document(
-        kind=str(kind),
-        storage_name=storage_name,
-        display_name=display_name(filename),
-        mime=inspected.mime,
-        size=inspected.size,
-        sha256=inspected.sha256,
-        uploaded_at=now,
-        uploaded_by=actor.label,
-        review_status=ReviewStatus.PENDING,
-        # Provisional: counted again from the review date once staff have checked it (see retention_end).
-        retain_until=retention_end_from(legal_day(now), policy) if kind in IDENTITY_KINDS else None,
-    )
-    req.documents.append(doc)
-    db.session.flush()
+    doc = store_bytes(req, kind, data, name=display_name(filename), mime=inspected.mime, actor=actor,
+                      review_status=ReviewStatus.PENDING, at=now,
+                      # Provisional: counted again from the review date once staff have checked it (see retention_end).
+                      retain_until=retention_end_from(legal_day(now), policy) if kind in IDENTITY_KINDS else None)
     audit.record(actor, "document_uploaded", request=req, details={
         # No file name: it often carries the person's name. The hash identifies the file.
         "document_id": doc.id, "kind": str(kind), "mime": doc.mime, "size": doc.size, "sha256": doc.sha256,
     })
+    return doc
+
+
+def store_bytes(req: DataRequest, kind: str, data: bytes, *, name: str, mime: str, actor: Actor,
+                review_status: str, at=None, retain_until: date | None = None) -> Document:
+    """Write ``data`` encrypted to the store and add its Document row to the request (flushed, not committed).
+
+    The one way a document's bytes are stored, whether a person sent them (``store_document``) or the
+    service produced them (letters, packs, portable data: ``services.fulfilment.common.store_generated``).
+    """
+    storage_name = file_store().put(data)
+    remember_written(storage_name)
+    doc = Document(
+        kind=str(kind),
+        storage_name=storage_name,
+        display_name=name,
+        mime=mime,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_at=at or utcnow(),
+        uploaded_by=actor.label,
+        review_status=review_status,
+        retain_until=retain_until,
+    )
+    req.documents.append(doc)
+    db.session.flush()
     return doc
 
 

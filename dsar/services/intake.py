@@ -35,6 +35,7 @@ from ..models.enums import (
 )
 from ..tokens import TokenError, make_token, read_token, request_id_from_status_token
 from . import documents, notifications
+from .authority import authority_proof, proof_for  # noqa: F401 - proof_for: older imports (tests)
 
 log = logging.getLogger(__name__)
 
@@ -545,25 +546,6 @@ def missing_documents(req: DataRequest) -> list[str]:
     have = {d.kind for d in req.documents
             if d.review_status in (ReviewStatus.PENDING, ReviewStatus.ACCEPTED) and d.purged_at is None}
     return [k for k in required_document_kinds(req) if k not in have]
-
-
-def authority_proof(req: DataRequest) -> dict | None:
-    """What a representative sends to prove their authority, from the policy (identity.representative_proofs)."""
-    rel = req.requester.relationship_to_subject if req.requester else None
-    return proof_for(rel)
-
-
-_PROOF_KEYS = {"mandatary": ("mandatary", "mandate"), "executor": ("executor", "heir")}
-
-
-def proof_for(relationship: str | None) -> dict | None:
-    if not relationship:
-        return None
-    proofs = _policy().identity.representative_proofs
-    for key in _PROOF_KEYS.get(relationship, (relationship,)):
-        if key in proofs:
-            return dict(proofs[key])
-    return None
 
 
 def can_upload(req: DataRequest) -> bool:

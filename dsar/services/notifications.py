@@ -7,13 +7,13 @@ import secrets
 from flask import current_app, render_template
 from flask_babel import force_locale
 
+from ..formatting import human_size
 from ..mail import build_message, mailer_for
 from ..models import OutboxMessage
 from ..models.enums import OutboxKind
 from ..tokens import status_token
 from ..urls import public_url
 from . import email_links, outbox
-from .documents import human_size
 
 
 def render_email(template: str, language: str, context: dict) -> tuple[str, str, str]:
@@ -88,6 +88,8 @@ def email_requester(req, template: str, context: dict | None = None) -> OutboxMe
 
 
 def dpo_address() -> str | None:
+    """The DPO's address (GDPR art. 37(7)): DSAR_DPO_EMAIL, else the policy's DPO contact. The one lookup for
+    the alerts emailed to the DPO and the pages that tell people whom to write to."""
     return current_app.config.get("DSAR_DPO_EMAIL") or getattr(_controller(), "dpo_email", None)
 
 

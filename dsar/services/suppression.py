@@ -24,6 +24,7 @@ from ..models import DataRequest
 from ..models.enums import RequestType
 from ..models.execution import SuppressionEntry
 from ..protected import keyed_hash, normalise_email, normalise_phone
+from .fulfilment.common import concerned_activities
 
 KINDS = ("email", "phone")
 #: Largest page the API serves (a marketing tool syncs the whole list in pages).
@@ -34,9 +35,7 @@ def concerns_direct_marketing(req: DataRequest) -> bool:
     """An objection about an activity that prospects (a sub-purpose marked ``direct_marketing`` in the policy)."""
     if req.type != RequestType.OBJECTION:
         return False
-    from .fulfilment import _concerned_activities
-
-    return any(sp.direct_marketing for act in _concerned_activities(req) for sp in act.sub_purposes)
+    return any(sp.direct_marketing for act in concerned_activities(req) for sp in act.sub_purposes)
 
 
 def hashed_identifiers(*, email: str | None = None, phone: str | None = None) -> list[tuple[str, str]]:

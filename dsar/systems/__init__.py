@@ -42,3 +42,5 @@ def init_app(app) -> None:
     # local import: importing collection connects it to lifecycle.request_changed (requests that open start
     # their collection); importing dsar.systems alone (the map) connects nothing
     from . import collection  # noqa: F401
+    # local import: importing them registers what fulfilment (a layer below) asks of the systems (issue 15)
+    from . import execution_report, rights  # noqa: F401

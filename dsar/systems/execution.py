@@ -37,7 +37,7 @@ from ..models.execution import DryRun, DryRunLine, DryRunStatus, LineAction
 from ..models.systems import CapturedKeys, RunPurpose, RunStatus, SystemRun
 from ..protected import keyed_hash
 from ..services.documents import file_store
-from ..services.fulfilment import erasure_plan_for
+from ..services.fulfilment.erasure import erasure_plan_for
 from .connectors import connector_for, sql_write
 from .connectors.base import ConnectorError
 from .connectors.manual import open_execution_task

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import DataRequest, Event
 from ..models.execution import DryRun, RectificationStatus
 from ..services import checklist
-from ..services.fulfilment import confirm_account_deactivation
+from ..services.fulfilment.consent import confirm_account_deactivation
 
 
 #: The checklist step (policy request_types.*.steps) that an executed verb does: ticked by the execution itself.

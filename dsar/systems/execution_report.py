@@ -11,6 +11,8 @@ from flask import current_app
 from ..models import DataRequest
 from ..models.execution import DryRunStatus, LineAction
 from ..policy.text import localized
+from ..services.fulfilment.common import current_policy
+from ..services.fulfilment.systems_hooks import systems_hooks
 from .execution import executed_dry_run
 
 
@@ -19,9 +21,7 @@ def executed_rows(req: DataRequest, lang: str, verb: str = "erasure") -> list[di
     dr = executed_dry_run(req, verb)
     if dr is None:
         return []
-    from ..services.fulfilment import _policy
-
-    policy = _policy()
+    policy = current_policy()
     systems = current_app.extensions.get("dsar_systems")
     out: dict[tuple, dict] = {}
     for line in dr.lines:
@@ -55,3 +55,7 @@ def executed_activities(req: DataRequest) -> set[str] | None:
             if line.action != LineAction.KEEP and (line.done_rows or line.table is None) and systems is not None:
                 out.add(systems.system(line.system).activity)
     return out
+
+
+# Fulfilment (a layer below) asks through these: the letter's rows and the art. 19 recipients (issue 15).
+systems_hooks.register(executed_rows=executed_rows, executed_activities=executed_activities)

@@ -16,7 +16,7 @@ from ..models.base import utcnow
 from ..models.execution import DryRun
 from ..models.systems import RunStatus, SystemRun
 from ..services.documents import file_store
-from ..services.fulfilment import parse_dataset
+from ..services.fulfilment.portability import parse_dataset
 from .collection import finish_run
 from .execution import _done, _execution_runs, _finish
 from .tables import AdHocTable, write_table

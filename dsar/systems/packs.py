@@ -32,16 +32,13 @@ from ..models.enums import DocumentKind, RequestType, ReviewStatus, SubjectKind
 from ..models.systems import CollectionPack, PackStatus, RunStatus, SealedItem, SystemRun
 from ..services import checklist
 from ..services.documents import file_store
+from ..services.fulfilment.packs import pack_of  # a query on the models, moved below services (issue 15)
 from .runs import runs_of, safe_error, systems_map
 from .tables import json_default, read_table
 
 
 def _policy():
     return current_app.extensions["dsar_policy"]
-
-
-def pack_of(req: DataRequest) -> CollectionPack | None:
-    return db.session.scalar(sa.select(CollectionPack).where(CollectionPack.request_id == req.id))
 
 
 def holds_sealed_content(doc: Document) -> bool:

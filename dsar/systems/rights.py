@@ -28,6 +28,7 @@ from ..models.execution import DryRun, DryRunStatus, Rectification, Rectificatio
 from ..policy.text import localized
 from ..protected import decrypt_json, encrypt_json
 from ..services import notifications
+from ..services.fulfilment.systems_hooks import systems_hooks
 from . import execution
 from .connectors import connector_for
 from .execution_effects import lift_announced
@@ -259,3 +260,7 @@ def deactivate_through_systems(req: DataRequest, actor: Actor) -> DryRun | None:
     except (execution.ConnectorError, sa.exc.DBAPIError) as exc:
         log.warning("deactivation through the systems not possible now (%s): staff confirm it", type(exc).__name__)
         return None
+
+
+# Fulfilment (a layer below) asks through these: the letter's changed fields, the deactivation (issue 15).
+systems_hooks.register(rectified_rows=rectified_rows, deactivate=deactivate_through_systems)

@@ -129,10 +129,10 @@ def test_a_professional_request_needs_no_review(sapp, appdb):
 def test_a_large_pack_is_streamed_to_the_requester_with_its_hash(sapp, appdb, mailbox, monkeypatch):
     """No pack size limit: above the threshold the download streams from the encrypted store (issue 16)."""
     from dsar.models import Staff
-    from dsar.services import fulfilment
+    from dsar.services.fulfilment import delivery
     from tests.factories import make_staff
 
-    monkeypatch.setattr(fulfilment, "STREAM_DOWNLOAD_BYTES", 0)
+    monkeypatch.setattr(delivery, "STREAM_DOWNLOAD_BYTES", 0)
     req = open_request(sapp.extensions["dsar_policy"], email="dr.durand@app.test", subject_kind="professional")
     _drain(sapp)
     staff = make_staff("dpo")

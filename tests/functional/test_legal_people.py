@@ -212,3 +212,36 @@ def test_no_minor_step_for_an_adult_or_for_a_request_about_the_client_file(app, 
         requester=None, actor=staff_actor()[1])
     assert "check_minor_objection" not in [s.step_key for s in adult.steps]
     assert checklist.subject_states(adult) == ()
+
+
+# --- one proof-of-authority lookup (issue 15) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relationship, policy_key", [("executor", "heir"), ("mandatary", "mandatary")])
+def test_the_status_page_and_the_letter_name_the_same_proof_of_authority(app, client, policy, monkeypatch,
+                                                                         relationship, policy_key):
+    """A representative sends two documents: their identity and a proof of authority. The status page and the
+    letter asking for them used to look the proof up twice, differently: with a policy that names no proof for
+    executors (they prove the death and their quality like an heir), the letter named none; with a policy that
+    names one for mandataries, the letter named the "mandate" one instead. Both now name the same proof."""
+    from public_support import web_request
+
+    proofs = policy.identity.representative_proofs
+    monkeypatch.delitem(proofs, "executor")
+    monkeypatch.setitem(proofs, "mandatary", {"fr": "Procuration notariée du mandant", "en": "Notarised power of attorney"})
+    deceased = relationship == "executor"
+    req, token = web_request(
+        subject={"kind": "patient", "first_name": "Paul", "last_name": "Martin", "email": "paul@example.test",
+                 "deceased": deceased},
+        requester={"acting_for": "other", "relationship": relationship, "first_name": "Anne", "last_name": "Martin",
+                   "email": "anne@example.test"})
+    assert intake.required_document_kinds(req) == ["identity", "authority"]
+    proof = proofs[policy_key]["fr"]
+
+    page = " ".join(text(client.get(f"/status/{token}", headers={"Accept-Language": "fr"})).split())
+    assert proof in page
+
+    _, dpo = staff_actor()
+    fulfilment.send_letter(req, dpo, "identity_requested")
+    db.session.commit()
+    assert proof in " ".join(letter_text(req).split())

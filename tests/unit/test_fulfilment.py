@@ -371,7 +371,7 @@ def test_erasing_a_professional_users_account_follows_the_retention_table(app, p
     assert plan[("application", "connection_logs")][1] == Duration(months=12).after(today).isoformat()
     # The letter states the same plan, with the grounds of GDPR art. 17(3).
     text = pdf_text(read_stored(next(d for d in req.documents if d.kind == "letter")))
-    from dsar.pdf import long_date
+    from dsar.formatting import long_date
 
     assert "Ce qui est effacé, ce qui est conservé et pourquoi" in text
     assert f"Conservé en archive jusqu'au {long_date(date.fromisoformat(ten), 'fr')}, puis effacé" in text
@@ -616,7 +616,7 @@ def test_the_extension_is_told_with_its_reasons_and_new_date(app, policy, mailbo
     [mail] = mailbox.wait_for(1)
     body = mailbox.text(mail)
     assert "Trois services doivent rassembler les données." in body and "12(3)" in body and "/download/" in body
-    from dsar.pdf import long_date
+    from dsar.formatting import long_date
 
     assert long_date(req.extended_due_date, "fr") in body and "CNIL" in body
     assert req.download_links[0].purpose == "extension"
@@ -696,3 +696,29 @@ def test_repr_and_audit_details_carry_no_personal_data(app, policy):
     assert "Dupont" not in repr(req.download_links[0])
     assert db.session.scalar(sa.select(sa.func.count(RecipientNotification.id))) > 0
     assert db.session.scalar(sa.select(sa.func.count(PostMortemDirective.id))) == 0
+
+
+def test_a_download_link_state_is_one_rule_on_the_model(app):
+    """Issue 15: the download pages, the status page and the back office read one rule (DownloadLink.state)."""
+    now = utcnow()
+    link = DownloadLink(token_hash="x" * 64, expires_at=now + timedelta(days=1))
+    assert link.state(now) == "active" and link.state(now + timedelta(days=1)) == "expired"
+    link.token_hash, link.revoked_at = None, now
+    assert link.state(now) == "replaced"
+    link.purged_at = now
+    assert link.state(now) == "purged"
+
+
+@pytest.mark.parametrize("kind, language, stem", [
+    ("answer_access", "fr", "reponse"), ("answer_erasure", "en", "answer"), ("pack", "fr", "donnees"),
+    ("pack", "en", "data"), ("identity_requested", "fr", "justificatif-identite"),
+    ("identity_requested", "en", "identity-document"), ("acknowledgement", "fr", "accuse-reception"),
+    ("clarification", "fr", "precisions"), ("extension", "fr", "prolongation"), ("refusal", "fr", "refus"),
+    ("recipients_list", "fr", "destinataires"), ("refusal", None, "refus"), ("refusal", "de", "refus"),
+    ("not_a_letter", "en", "not_a_letter"),
+])
+def test_file_names_are_written_in_the_requesters_language(app, kind, language, stem):
+    """The file name stems are English msgids with their French in the catalogue (issue 15: no {"fr":, "en":})."""
+    from dsar.services.fulfilment.common import file_stem
+
+    assert file_stem(kind, language) == stem

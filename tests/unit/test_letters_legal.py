@@ -21,7 +21,7 @@ from dsar import lifecycle
 from dsar.errors import Conflict
 from dsar.extensions import db
 from dsar.models import DataRequest, Document, Event
-from dsar.pdf import render_letter
+from dsar.services.fulfilment.letters import render_letter
 from dsar.services import actions
 from fulfilment_support import add_answer_files, new_request, pdf_text, staff_actor
 

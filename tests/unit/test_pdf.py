@@ -15,7 +15,8 @@ import pytest
 
 from dsar import lifecycle
 from dsar.files import inspect_upload
-from dsar.pdf import ANSWER_KINDS, LETTER_KINDS, render_html, render_letter
+from dsar.pdf import ANSWER_KINDS, LETTER_KINDS
+from dsar.services.fulfilment.letters import render_letter, render_letter_html as render_html
 from dsar.services import actions
 from fulfilment_support import add_answer_files, new_request, pdf_pages, pdf_text, staff_actor
 

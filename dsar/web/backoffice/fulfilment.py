@@ -1,5 +1,5 @@
 """Back-office forms of the answer's follow-up: GDPR art. 19 tasks, the erasure plan, the account deactivation,
-portable data, post-mortem directives, letters and download links (services/fulfilment.py does the work).
+portable data, post-mortem directives, letters and download links (the modules of services/fulfilment/ do the work).
 
 The request page includes ``templates/backoffice/_fulfilment.html``; this module also serves it on a page
 of its own, which is where a form comes back with its errors.
@@ -14,12 +14,12 @@ from flask_babel import get_locale, gettext as _
 
 from ...errors import DomainError, InvalidInput, N_, PermissionDenied
 from ...extensions import db
-from ...models import DataRequest
+from ...models import DataRequest, utcnow
 from ...models.enums import Status
 from ...models.fulfilment import ContractState, NotificationStatus
 from ...policy.errors import PolicyError
 from ...policy.text import localized
-from ...services import fulfilment
+from ...services.fulfilment import answers, consent, delivery, erasure, portability, post_mortem, recipients
 from ..common import translate_error
 from . import bp
 from .auth import staff_actor, staff_required
@@ -80,7 +80,7 @@ def fulfilment_panel(req: DataRequest) -> dict:
     lang = str(get_locale() or "fr")
     policy = current_app.extensions["dsar_policy"]
     try:
-        rows = fulfilment.recipient_rows(req, lang)
+        rows = recipients.recipient_rows(req, lang)
     except PolicyError:
         rows = []
     editable = Status(req.status) in (Status.OPEN, Status.IN_PROGRESS, Status.AWAITING_REQUESTER)
@@ -92,9 +92,9 @@ def fulfilment_panel(req: DataRequest) -> dict:
         "deactivation": req.account_deactivation,
         "letters": [d for d in req.documents if d.kind == "letter" or (d.kind == "export" and d.mime == "application/zip")],
         "links": sorted(req.download_links, key=lambda l: l.id, reverse=True),
-        "now": fulfilment.utcnow(),
-        "staff_letters": fulfilment.STAFF_LETTERS,
-        "post_mortem": fulfilment.post_mortem_standing(req),
+        "now": utcnow(),
+        "staff_letters": answers.STAFF_LETTERS,
+        "post_mortem": post_mortem.post_mortem_standing(req),
         "erasure": None,
         "portability": None,
         "directive": None,
@@ -111,21 +111,21 @@ def fulfilment_panel(req: DataRequest) -> dict:
 def _policy_parts(panel: dict, req: DataRequest, lang: str, policy) -> None:
     if req.type == "erasure":
         panel["erasure"] = {
-            "rows": fulfilment.erasure_rows(req, lang),
+            "rows": erasure.erasure_rows(req, lang),
             "decision": req.erasure_decision,
             "fixed": req.erasure_decision is not None and req.erasure_decision.items is not None,
             "states": [s.value for s in ContractState],
         }
     if req.type == "portability":
         panel["portability"] = {
-            "datasets": [fulfilment._dataset_row(ds, lang) for ds in req.portable_datasets],
+            "datasets": [portability.dataset_row(ds, lang) for ds in req.portable_datasets],
             "categories": [(f"{c.activity}.{c.key}", f"{localized(policy.activity(c.activity).name, lang)} — "
-                            f"{localized(c.name, lang)}") for c in fulfilment.portable_categories(req)],
+                            f"{localized(c.name, lang)}") for c in portability.portable_categories(req)],
         }
     if req.type == "post_mortem_directive":
         panel["directive"] = {
-            "current": fulfilment.directive_for_subject(req),
-            "history": fulfilment.directive_history(req),
+            "current": post_mortem.directive_for_subject(req),
+            "history": post_mortem.directive_history(req),
         }
 
 
@@ -138,7 +138,7 @@ def fulfilment_GET(reference: str):
 @bp.post("/requests/<reference>/fulfilment/recipients/<int:task_id>/notified")
 @staff_required(*WRITERS)
 def recipient_notified_POST(reference: str, task_id: int):
-    return _run(reference, f"recipient-{task_id}", lambda req: fulfilment.notify_recipient(
+    return _run(reference, f"recipient-{task_id}", lambda req: recipients.notify_recipient(
         req, staff_actor(), task_id, message=request.form.get("message"), how=request.form.get("how")),
         N_("Recipient notified (GDPR art. 19)."))
 
@@ -146,7 +146,7 @@ def recipient_notified_POST(reference: str, task_id: int):
 @bp.post("/requests/<reference>/fulfilment/recipients/<int:task_id>/impossible")
 @staff_required(*WRITERS)
 def recipient_impossible_POST(reference: str, task_id: int):
-    return _run(reference, f"recipient-{task_id}", lambda req: fulfilment.close_recipient_impossible(
+    return _run(reference, f"recipient-{task_id}", lambda req: recipients.close_recipient_impossible(
         req, staff_actor(), task_id, reason=request.form.get("reason", "")),
         N_("Notification closed as impossible or disproportionate, with its reason."))
 
@@ -154,7 +154,7 @@ def recipient_impossible_POST(reference: str, task_id: int):
 @bp.post("/requests/<reference>/fulfilment/deactivation")
 @staff_required(*WRITERS)
 def deactivation_POST(reference: str):
-    return _run(reference, "deactivation", lambda req: fulfilment.confirm_account_deactivation(
+    return _run(reference, "deactivation", lambda req: consent.confirm_account_deactivation(
         req, staff_actor(), note=request.form.get("note")), N_("Account deactivation confirmed."))
 
 
@@ -162,7 +162,7 @@ def deactivation_POST(reference: str):
 @staff_required(*WRITERS)
 def erasure_plan_POST(reference: str):
     def act(req):
-        fulfilment.set_erasure_facts(req, staff_actor(), contract_state=request.form.get("contract_state", ""),
+        erasure.set_erasure_facts(req, staff_actor(), contract_state=request.form.get("contract_state", ""),
                                      contract_ended_on=_date_field("contract_ended_on"),
                                      last_invoice_on=_date_field("last_invoice_on"))
 
@@ -176,8 +176,8 @@ def portable_data_POST(reference: str):
         upload = request.files.get("dataset")
         if upload is None or not upload.filename:
             raise InvalidInput(N_("Choose a JSON or CSV file."), code="required", field="dataset")
-        raw = upload.stream.read(fulfilment.MAX_DATASET_BYTES + 1)
-        fulfilment.add_portable_dataset(req, staff_actor(), category_ref=request.form.get("category", ""), raw=raw)
+        raw = upload.stream.read(portability.MAX_DATASET_BYTES + 1)
+        portability.add_portable_dataset(req, staff_actor(), category_ref=request.form.get("category", ""), raw=raw)
 
     return _run(reference, "portability", act, N_("Data added to the portability answer."))
 
@@ -185,14 +185,14 @@ def portable_data_POST(reference: str):
 @bp.post("/requests/<reference>/fulfilment/portable-data/<int:dataset_id>/remove")
 @staff_required(*WRITERS)
 def portable_data_remove_POST(reference: str, dataset_id: int):
-    return _run(reference, "portability", lambda req: fulfilment.remove_portable_dataset(req, staff_actor(), dataset_id),
+    return _run(reference, "portability", lambda req: portability.remove_portable_dataset(req, staff_actor(), dataset_id),
                 N_("Data removed from the portability answer."))
 
 
 @bp.post("/requests/<reference>/fulfilment/directive")
 @staff_required(*WRITERS)
 def directive_POST(reference: str):
-    return _run(reference, "directive", lambda req: fulfilment.record_directive(
+    return _run(reference, "directive", lambda req: post_mortem.record_directive(
         req, staff_actor(), action=request.form.get("action", ""), instructions=request.form.get("instructions"),
         executor_name=request.form.get("executor_name"), executor_email=request.form.get("executor_email"),
         heirs_may_act=request.form.get("heirs_excluded") != "1"), N_("Directives recorded."))
@@ -201,12 +201,12 @@ def directive_POST(reference: str):
 @bp.post("/requests/<reference>/fulfilment/links/<int:link_id>/reissue")
 @staff_required(*WRITERS)
 def link_reissue_POST(reference: str, link_id: int):
-    return _run(reference, "links", lambda req: fulfilment.reissue_link(req, staff_actor(), link_id),
+    return _run(reference, "links", lambda req: delivery.reissue_link(req, staff_actor(), link_id),
                 N_("A new download link was sent; the previous one no longer works."))
 
 
 @bp.post("/requests/<reference>/fulfilment/letters")
 @staff_required(*WRITERS)
 def letter_POST(reference: str):
-    return _run(reference, "letters", lambda req: fulfilment.send_letter(req, staff_actor(), request.form.get("kind", "")),
+    return _run(reference, "letters", lambda req: answers.send_letter(req, staff_actor(), request.form.get("kind", "")),
                 N_("Letter sent: the requester received a download link."))

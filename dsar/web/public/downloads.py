@@ -17,7 +17,8 @@ from flask_babel import gettext as _, refresh
 from ...errors import N_, PermissionDenied
 from ...extensions import db, limiter
 from ...models import Document
-from ...services import fulfilment
+from ...formatting import human_size
+from ...services.fulfilment import delivery
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, user_agent
 from . import bp
@@ -69,7 +70,7 @@ def _page(link, token: str, *, status: int = 200, error: str | None = None, valu
     return render_template(
         "public/download.html", link=link, token=token, req=req, unlocked=is_unlocked(req), error=error,
         value=value, expires_on=link.expires_at, files=[
-            {**f, "size_label": fulfilment.human_size(f["size"])} for f in link.files
+            {**f, "size_label": human_size(f["size"])} for f in link.files
         ],
     ), status
 
@@ -77,7 +78,7 @@ def _page(link, token: str, *, status: int = 200, error: str | None = None, valu
 @bp.get("/download/<token>")
 @limiter.limit(_limit("download_page"))
 def download_GET(token: str):
-    link = fulfilment.link_from_token(token)
+    link = delivery.link_from_token(token)
     _use_language_of(link.request)
     return _page(link, token)
 
@@ -88,7 +89,7 @@ def download_POST(token: str):
     """The person pastes their status link: if it is this request's, the downloads open in this browser."""
     from ...services.intake import request_for_status_token
 
-    link = fulfilment.link_from_token(token)
+    link = delivery.link_from_token(token)
     _use_language_of(link.request)
     pasted = request.form.get("status_link", "")
     if not pasted.strip():
@@ -109,7 +110,7 @@ def download_POST(token: str):
 @bp.get("/download/<token>/<int:document_id>")
 @limiter.limit(_limit("download_page"))
 def download_file_GET(token: str, document_id: int):
-    link = fulfilment.link_from_token(token)
+    link = delivery.link_from_token(token)
     if not is_unlocked(link.request):
         raise PermissionDenied(N_("Open your status link first (or paste it on the download page): the download "
                                   "link works only together with it."), code="locked")
@@ -128,8 +129,8 @@ def status_file_GET(token: str, link_id: int, document_id: int):
     link = next((l for l in req.download_links if l.id == link_id), None)
     if link is None:
         raise NotFound(N_("This file is not part of this answer."))
-    if _link_state(link) != "active":
-        raise fulfilment.LinkGone(N_("This download link has expired. Ask us for a new one."), code="link_expired")
+    if link.state() != "active":
+        raise delivery.LinkGone(N_("This download link has expired. Ask us for a new one."), code="link_expired")
     remember_status_unlocked(req)
     return _send(link, document_id)
 
@@ -140,11 +141,11 @@ def _send(link, document_id: int) -> Response:
     doc = db.session.get(Document, document_id)
     if doc is None:
         raise NotFound(N_("This file is not part of this answer."))
-    if doc.size > fulfilment.STREAM_DOWNLOAD_BYTES:
+    if doc.size > delivery.STREAM_DOWNLOAD_BYTES:
         # A large pack (collected data, issue 16) is never read whole into the web worker's memory.
-        body, size = fulfilment.stream_download(link, doc, ip=client_ip(), user_agent=user_agent())
+        body, size = delivery.stream_download(link, doc, ip=client_ip(), user_agent=user_agent())
     else:
-        body = fulfilment.record_download(link, doc, ip=client_ip(), user_agent=user_agent())
+        body = delivery.record_download(link, doc, ip=client_ip(), user_agent=user_agent())
         size = len(body)
     db.session.commit()
     name = doc.display_name
@@ -155,24 +156,12 @@ def _send(link, document_id: int) -> Response:
     return response
 
 
-def _link_state(link) -> str:
-    from ...models import utcnow
-
-    if link.purged_at is not None:
-        return "purged"
-    if link.token_hash is None:
-        return "replaced"
-    if link.expires_at <= utcnow():
-        return "expired"
-    return "active"
-
-
 @bp.app_template_global()
 def answer_downloads(req) -> list[dict]:
     """For the status page (templates/public/_downloads.html): what was sent, until when, and in what state."""
     rows = []
     for link in getattr(req, "download_links", []) or []:
-        state = _link_state(link)
+        state = link.state()
         rows.append({"link": link, "state": state, "files": [
-            {**f, "size_label": fulfilment.human_size(f["size"])} for f in link.files]})
+            {**f, "size_label": human_size(f["size"])} for f in link.files]})
     return rows

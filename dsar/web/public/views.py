@@ -16,11 +16,12 @@ from ...actors import Actor
 from ...deadlines import compute_deadline, legal_day
 from ...errors import N_, Conflict, DomainError, IllegalTransition, InvalidInput, PermissionDenied
 from ...extensions import csrf, db, limiter
+from ...formatting import human_size
 from ...lifecycle import calendar_for
 from ...models import utcnow
 from ...models.enums import ActorType, Status
 from ...policy.text import localized
-from ...services import documents, form_submissions, intake
+from ...services import authority, documents, form_submissions, intake
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -117,7 +118,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None, proble
              for key, kind in policy.subject_kinds.items()]
     relationships = []
     for key, label, hint in RELATIONSHIPS:
-        proof = intake.proof_for(key)
+        proof = authority.proof_for(key)
         relationships.append({"key": key, "label": label, "hint": hint,
                               "proof": localized(proof, lang) if proof else None})
     return {
@@ -130,7 +131,7 @@ def _form_context(values: dict | None = None, errors: dict | None = None, proble
         "relationships": relationships,
         "deadline_example": _deadline_example(),
         "identity": policy.identity,
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "delete_after": policy.identity.delete_unconfirmed_after.describe(lang),
         "rights_article": policy.article("rights"),
         "routing_article": policy.article("routing"),
@@ -291,14 +292,14 @@ def _status_context(req, token: str) -> dict:
         "status_explanation": explanation,
         "missing": intake.missing_documents(req),
         "required_kinds": intake.required_document_kinds(req),
-        "proof": localized(intake.authority_proof(req), lang) if intake.authority_proof(req) else None,
+        "proof": localized(authority.authority_proof(req), lang) if authority.authority_proof(req) else None,
         "can_upload": intake.can_upload(req),
         "can_withdraw": intake.can_withdraw(req),
         "question": intake.open_question(req) if req.status == Status.AWAITING_REQUESTER else None,
         "question_effect": _question_effect(req, policy),
         "identity_documents": [d for d in req.documents if d.kind in documents.IDENTITY_KINDS],
         "last_refusal": refused_docs[-1] if refused_docs else None,
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "accepted_types": policy.identity.accepted_types,
         "complaint": policy.controller.complaint_authority,
         "outcome_words": OUTCOME_WORDS,
@@ -351,7 +352,7 @@ def upload_POST(token: str):
     req = intake.request_for_status_token(token)
     _use_language_of(req)
     limit = _policy().identity.max_size_bytes
-    too_large = documents.DocumentRejected("too_large", limit=documents.human_size(limit))
+    too_large = documents.DocumentRejected("too_large", limit=human_size(limit))
     # The size limit holds before the body is read: the declared Content-Length first; then werkzeug stops
     # reading at max_content_length even without one (chunked); inspect_upload reads the file with a bounded read.
     request.max_content_length = limit + FORM_OVERHEAD

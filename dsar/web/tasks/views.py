@@ -18,12 +18,13 @@ from ... import deadlines
 from ...deadlines import legal_day
 from ...errors import Conflict, DomainError, IllegalTransition, InvalidInput, N_
 from ...extensions import db, limiter
+from ...formatting import human_size
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy.errors import PolicyLookupError
 from ...policy.rights import evaluate_rights
 from ...policy.text import localized
-from ...services import checklist, routing
+from ...services import checklist, notifications, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -70,8 +71,7 @@ def _actor(task):
 
 
 def _dpo_email() -> str | None:
-    controller = getattr(_policy(), "controller", None)
-    return current_app.config.get("DSAR_DPO_EMAIL") or getattr(controller, "dpo_email", None)
+    return notifications.dpo_address()
 
 
 @bp.errorhandler(TokenError)
@@ -119,8 +119,6 @@ def _rights(req, lang: str) -> list[dict]:
 
 def _page(task, *, errors: dict | None = None, problems: list | None = None, values: dict | None = None,
           status_code: int = 200):
-    from ...services import documents
-
     req = task.request
     policy = _policy()
     lang = _language()
@@ -153,7 +151,7 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "one_month_due_date": req.one_month_due_date,
         "rights": _rights(req, lang),
         "outcomes": [(str(value), _(label)) for value, label in OUTCOMES],
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
+        "max_size": human_size(policy.identity.max_size_bytes),
         "max_files": routing.MAX_ANSWER_FILES,
         "errors": errors or {},
         "problems": sorted(problems or [], key=lambda p: FIELD_ORDER.index(p[0]) if p[0] in FIELD_ORDER else 99),
