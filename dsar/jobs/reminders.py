@@ -25,12 +25,9 @@ import sqlalchemy as sa
 from ..deadlines import legal_day
 from ..extensions import db
 from ..models import DataRequest, Professional, ProfessionalTask, utcnow
-from ..models.enums import Status, TaskStatus
+from ..models.enums import Status
 
 log = logging.getLogger(__name__)
-
-LIVE = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
-
 
 def sweep_tasks(now: datetime | None = None) -> dict[str, int]:
     """Run every rule once at ``now`` (default: the current instant) and commit. Returns counts per rule."""
@@ -55,7 +52,7 @@ sweep_tasks.job_path = f"{__name__}.sweep_tasks"
 
 
 def _live():
-    return sa.and_(ProfessionalTask.status.in_(LIVE), ProfessionalTask.revoked_at.is_(None))
+    return ProfessionalTask.is_live
 
 
 def _requests_in(*statuses: Status, due_by=None):

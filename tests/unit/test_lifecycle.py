@@ -31,7 +31,9 @@ def test_identity_accepted_starts_the_clock_on_the_day_the_complete_request_was_
     assert req.status == Status.OPEN
     assert req.clock_started_on == date(2026, 3, 5)
     assert req.due_date == date(2026, 4, 7)        # 5 April 2026 is Easter Sunday, 6 April Easter Monday
-    ev = events_of(req)[-1]
+    # The request opens with its checklist (services/checklist listens to lifecycle.request_changed).
+    assert [e.action for e in events_of(req)][-2:] == ["accept_identity", "checklist_opened"]
+    ev = events_of(req)[-2]
     assert (ev.action, ev.from_status, ev.to_status) == ("accept_identity", "identity_review", "open")
     assert ev.actor_type == "staff" and ev.ip == "198.51.100.7"
 
@@ -201,7 +203,9 @@ def test_every_transition_writes_exactly_one_event(app, policy, dpo):
     lifecycle.assign(req, dpo, make_staff("agent"))
     lifecycle.answer(req, dpo, "granted", "Here you are")
     lifecycle.close(req, dpo)
-    assert [e.action for e in events_of(req)] == ["received", "accept_identity", "assign", "answer", "close"]
+    # One event per transition; the checklist that opens with the request (services/checklist) has its own.
+    assert [e.action for e in events_of(req)] == ["received", "accept_identity", "checklist_opened", "assign", "answer",
+                                                  "close"]
     assert req.status == Status.CLOSED
 
 

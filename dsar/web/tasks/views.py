@@ -85,8 +85,7 @@ def link_problem(err: TokenError):
         routing.record_refused_link(err, client_ip(), user_agent())
         db.session.commit()
         task = err.task
-        can_renew = (reason == "expired" and task.status in routing.LIVE_TASK_STATUSES
-                     and task.revoked_at is None and not task.request.is_final)
+        can_renew = reason == "expired" and task.is_live and not task.request.is_final
     return render_template("tasks/link_problem.html", reason=reason, message=translate_error(err),
                            can_renew=can_renew, token=token, dpo_email=_dpo_email()), err.status_code
 
@@ -117,7 +116,7 @@ def _rights(req, lang: str) -> list[dict]:
 
 def _page(task, *, errors: dict | None = None, problems: list | None = None, values: dict | None = None,
           status_code: int = 200):
-    from ...services import documents
+    from ...services import answers, documents
 
     req = task.request
     policy = _policy()
@@ -151,8 +150,8 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "one_month_due_date": req.one_month_due_date,
         "rights": _rights(req, lang),
         "outcomes": [(str(value), _(label)) for value, label in OUTCOMES],
-        "max_size": documents.human_size(policy.identity.max_size_bytes),
-        "max_files": routing.MAX_ANSWER_FILES,
+        "max_size": documents.human_size(answers.answer_file_limit()),
+        "max_files": answers.MAX_ANSWER_FILES,
         "errors": errors or {},
         "problems": sorted(problems or [], key=lambda p: FIELD_ORDER.index(p[0]) if p[0] in FIELD_ORDER else 99),
         "values": values or {},
