@@ -103,7 +103,7 @@ def _sweep(now: datetime) -> dict[str, int]:
     #    This one moves requests through the state machine, so it goes row by row over what it selected.
     gone = db.session.scalars(
         sa.select(ProfessionalTask.id).join(Professional, ProfessionalTask.professional_id == Professional.id)
-        .where(_live(), sa.or_(Professional.active.is_(False), Professional.contract_ended_on <= today))
+        .where(_live(), ~Professional.is_live(today))
         .order_by(ProfessionalTask.id)
     ).all()
     for task in _load(list(gone)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..errors import Conflict, N_
@@ -39,9 +39,15 @@ class Professional(db.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
+    @hybrid_method
     def is_live(self, today: date) -> bool:
         """Still in the application on ``today``: active, and their contract not ended (policy art. 8.2)."""
         return bool(self.active) and (self.contract_ended_on is None or self.contract_ended_on > today)
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls, today: date):
+        return sa.and_(cls.active.is_(True), sa.or_(cls.contract_ended_on.is_(None), cls.contract_ended_on > today))
 
 
 class CareLink(db.Model):
