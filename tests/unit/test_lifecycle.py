@@ -38,6 +38,20 @@ def test_identity_accepted_starts_the_clock_on_the_day_the_complete_request_was_
     assert ev.actor_type == "staff" and ev.ip == "198.51.100.7"
 
 
+def test_the_checklist_opens_with_the_request_once_whoever_opens_it_again(app, policy, dpo):
+    """services/checklist opens it on lifecycle.request_changed; a caller that still opens it (intake, for a
+    request verified at receipt) adds nothing and records nothing."""
+    from dsar.services import checklist
+
+    req = make_request(policy=policy, status=Status.IDENTITY_REVIEW)
+    lifecycle.accept_identity(req, dpo, policy, method="document", received_on=date(2026, 3, 5))
+    steps = sorted((s.step_key, s.scope) for s in req.steps)
+    assert steps
+    assert checklist.open_checklist(req, dpo) == []
+    assert sorted((s.step_key, s.scope) for s in req.steps) == steps
+    assert [e.action for e in events_of(req)].count("checklist_opened") == 1
+
+
 def test_received_31_august_is_due_30_september(app, policy, dpo):
     req = make_request(policy=policy, status=Status.IDENTITY_REVIEW)
     lifecycle.accept_identity(req, dpo, policy, method="document", received_on=date(2026, 8, 31))
