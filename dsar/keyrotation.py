@@ -26,6 +26,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
 from .extensions import db
+from .files.storage import FileDecryptionError, file_store
 from .security import ENCRYPTED_COLUMN
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,6 @@ def _column_source(column: sa.Column) -> Source:
 
 
 def _file_source() -> Source:
-    from .files import FileDecryptionError, _NAME
-    from .services.documents import file_store
-
     def rotate(batch_size: int) -> int:
         try:
             return file_store().rotate_all()      # file by file, each replaced atomically: resumable as it is
@@ -125,8 +123,7 @@ def _file_source() -> Source:
     def pending() -> int:
         store = file_store()
         current, _ = _keys()
-        return sum(1 for path in store.root.glob("*/*/*")
-                   if _NAME.fullmatch(path.name) and not _readable(current, path.read_bytes().decode()))
+        return sum(1 for path in store.stored_paths() if not _readable(current, path.read_bytes().decode()))
 
     return Source("files", rotate, pending)
 

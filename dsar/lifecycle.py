@@ -325,22 +325,34 @@ def extend(req: DataRequest, actor: Actor, policy, reason: str, *, today: date,
     return change
 
 
-def answer(req: DataRequest, actor: Actor, outcome: str, message: str, *, reasons: str | None = None,
-           now: datetime | None = None, expected_version: int | None = None) -> Change:
-    """Record the answer. A whole or partial refusal states its reasons (rule 7)."""
+def validate_answer(req: DataRequest, outcome: str, message: str, reasons: str | None,
+                    now: datetime) -> tuple[Outcome, str, str | None]:
+    """What an answer must hold, whoever gives it: an outcome, a message, the reasons of a whole or partial
+    refusal (rule 7, GDPR art. 12(4)); a medical record not before the reflection period (CSP L.1111-7).
+    Returns the outcome, message and reasons as recorded."""
     try:
         outcome = Outcome(outcome)
     except ValueError:
         raise InvalidInput(N_("Choose an outcome."), code="bad_outcome", field="outcome") from None
     message = _required(message, "message")
     if outcome in (Outcome.REFUSED, Outcome.PARTLY_GRANTED):
-        reasons = _required(reasons, "reasons")
-    now = now or utcnow()
+        reasons = (reasons or "").strip()
+        if not reasons:
+            raise InvalidInput(N_("Give the reasons for refusing all or part of the request (GDPR art. 12(4))."),
+                               code="required", field="reasons")
     if req.earliest_release_at is not None and now < req.earliest_release_at:
         raise IllegalTransition(
             N_("A medical record cannot be sent before the 48-hour reflection period has passed (CSP L.1111-7)."),
             code="reflection_period",
         )
+    return outcome, message, reasons
+
+
+def answer(req: DataRequest, actor: Actor, outcome: str, message: str, *, reasons: str | None = None,
+           now: datetime | None = None, expected_version: int | None = None) -> Change:
+    """Record the answer. A whole or partial refusal states its reasons (rule 7)."""
+    now = now or utcnow()
+    outcome, message, reasons = validate_answer(req, outcome, message, reasons, now)
     late = refusal_is_late(req, now) if outcome in (Outcome.REFUSED, Outcome.PARTLY_GRANTED) else False
     change = transition(req, "answer", actor, expected_version=expected_version,
                         details={"outcome": str(outcome), "reasons": reasons, "refusal_late": late})

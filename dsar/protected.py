@@ -16,6 +16,7 @@ import re
 from flask import current_app
 
 from .config import ConfigError
+from .contacts import email_key
 from .security import decrypt_secret, encrypt_secret
 
 
@@ -44,8 +45,9 @@ def keyed_hash(value: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased: the form every party hashes (the service stores emails lower-cased too)."""
-    return (email or "").strip().lower()
+    """Trimmed and lower-cased (dsar.contacts.email_key): the form every party hashes (the service stores emails
+    lower-cased too)."""
+    return email_key(email) or ""
 
 
 def normalise_phone(phone: str) -> str:

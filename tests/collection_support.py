@@ -10,7 +10,6 @@ from datetime import date
 from dsar import lifecycle
 from dsar.actors import Actor
 from dsar.extensions import db
-from dsar.services import checklist
 from dsar.models import CollectionPack, Document, SystemRun
 from dsar.models.enums import IdentityMethod, RequestType, Status, SubjectKind
 from tests.appdb import SYSTEMS_FILE
@@ -22,14 +21,13 @@ def systems_app(make_app, path=SYSTEMS_FILE, **overrides):
 
 
 def open_request(policy, *, email=None, account_id=None, type=RequestType.ACCESS, subject_kind=SubjectKind.PATIENT):
-    """A request whose identity is accepted now: it opens, and its collection starts (after the commit)."""
+    """A request whose identity is accepted now: it opens with its checklist, and its collection starts (after the commit)."""
     req = make_request(policy=policy, type=type, subject_kind=subject_kind, status=Status.IDENTITY_REVIEW,
                        email=email, external_account_id=account_id)
     staff = make_staff("dpo")
     db.session.commit()
     lifecycle.accept_identity(req, Actor.for_staff(staff), policy, method=IdentityMethod.DOCUMENT,
                               received_on=date(2026, 3, 5))
-    checklist.open_checklist(req, Actor.for_staff(staff))  # as services.actions.verify_identity does
     db.session.commit()
     return req
 

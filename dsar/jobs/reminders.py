@@ -28,14 +28,11 @@ from ..actors import Actor
 from ..deadlines import legal_day
 from ..extensions import db
 from ..models import DataRequest, Professional, ProfessionalTask, utcnow
-from ..models.enums import Status, TaskStatus
+from ..models.enums import Status
 from ..services import routing
 from . import _app
 
 log = logging.getLogger(__name__)
-
-LIVE = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
-
 
 def sweep_tasks(now: datetime | None = None) -> dict[str, int]:
     """Run every rule once at ``now`` (default: the current instant) and commit. Returns counts per rule."""
@@ -58,7 +55,7 @@ sweep_tasks.job_path = f"{__name__}.sweep_tasks"
 
 
 def _live():
-    return sa.and_(ProfessionalTask.status.in_(LIVE), ProfessionalTask.revoked_at.is_(None))
+    return ProfessionalTask.is_live
 
 
 def _requests_in(*statuses: Status, due_by=None):
@@ -103,7 +100,7 @@ def _sweep(now: datetime) -> dict[str, int]:
     #    This one moves requests through the state machine, so it goes row by row over what it selected.
     gone = db.session.scalars(
         sa.select(ProfessionalTask.id).join(Professional, ProfessionalTask.professional_id == Professional.id)
-        .where(_live(), sa.or_(Professional.active.is_(False), Professional.contract_ended_on <= today))
+        .where(_live(), ~Professional.is_live(today))
         .order_by(ProfessionalTask.id)
     ).all()
     for task in _load(list(gone)):

@@ -12,7 +12,7 @@ from .fulfilment import (
     PostMortemDirectiveChange, RecipientNotification,
 )
 from .outbox import OutboxMessage
-from .people import CareLink, Professional, ProfessionalTask, TaskOpening
+from .people import LIVE_TASK_STATUSES, CareLink, Professional, ProfessionalTask, TaskOpening
 from .request import DataRequest, RequestPause, RequestSubject, Requester
 from .staff import ApiKey, Staff
 from .systems import CapturedKeys, CollectionPack, PackStatus, RunPurpose, RunStatus, SealedItem, SystemRun
@@ -20,7 +20,7 @@ from .webhooks import ApiSubmission, WebhookEndpoint
 
 __all__ = [
     "LoginThrottle", "UTCDateTime", "utcnow", "Document", "AppendOnlyViolation", "Event", "OutboxMessage",
-    "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
+    "LIVE_TASK_STATUSES", "CareLink", "Professional", "ProfessionalTask", "TaskOpening",
     "DataRequest", "MedicalRecordItem", "RequestPause", "RequestSubject", "Requester", "ApiKey", "Staff",
     "AccountDeactivation", "Download", "DownloadLink", "ErasureDecision", "PortableDataset", "PostMortemDirective",
     "PostMortemDirectiveChange", "RecipientNotification", "RequestStep",

@@ -1,12 +1,20 @@
 """The directory of health professionals, their links to patients, and their tasks (policy art. 8.2)."""
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..errors import Conflict, N_
 from ..extensions import db
 from ..security import ENCRYPTED_COLUMN
 from .base import UTCDateTime, utcnow
+from .enums import Status, TaskStatus
+
+#: The statuses of a task the professional can still act on (with its link not revoked).
+LIVE_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
 
 
 class Professional(db.Model):
@@ -31,6 +39,16 @@ class Professional(db.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
+    @hybrid_method
+    def is_live(self, today: date) -> bool:
+        """Still in the application on ``today``: active, and their contract not ended (policy art. 8.2)."""
+        return bool(self.active) and (self.contract_ended_on is None or self.contract_ended_on > today)
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls, today: date):
+        return sa.and_(cls.active.is_(True), sa.or_(cls.contract_ended_on.is_(None), cls.contract_ended_on > today))
+
 
 class CareLink(db.Model):
     """A professional in charge of a patient. Contact data only: no health data is stored for routing."""
@@ -54,6 +72,10 @@ class CareLink(db.Model):
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change")
 
     professional = relationship("Professional")
+
+    def is_live(self, today: date) -> bool:
+        """The care relationship is still in force on ``today``: active, and not ended."""
+        return bool(self.active) and (self.ended_on is None or self.ended_on > today)
 
 
 class ProfessionalTask(db.Model):
@@ -100,6 +122,30 @@ class ProfessionalTask(db.Model):
 
     request = relationship("DataRequest", backref=sa.orm.backref("tasks", order_by="ProfessionalTask.id"))
     professional = relationship("Professional")
+
+    @hybrid_property
+    def is_live(self) -> bool:
+        """The professional can still act on the task: open or acknowledged, its link not revoked."""
+        return self.status in LIVE_TASK_STATUSES and self.revoked_at is None
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls):
+        return sa.and_(cls.status.in_([s.value for s in LIVE_TASK_STATUSES]), cls.revoked_at.is_(None))
+
+    def actionable_request(self):
+        """The request, if the professional can still act on it through this task; a clear 409 otherwise."""
+        req = self.request
+        if self.status == TaskStatus.ANSWERED:
+            raise Conflict(N_("You have already answered this request. Nothing more is needed from you."),
+                           code="task_answered")
+        if not self.is_live:
+            raise Conflict(N_("This request is no longer with you. Nothing more is needed from you."), code="task_closed")
+        if req.is_final or Status(req.status) == Status.ANSWERED:
+            raise Conflict(N_("This request has moved on since this page was opened: it was answered, closed or taken back "
+                              "by IDOMED. Nothing was recorded and nothing more is needed from you."),
+                           code="request_moved_on")
+        return req
 
 
 class TaskOpening(db.Model):

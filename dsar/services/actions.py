@@ -8,8 +8,10 @@ action names onto them. Nothing here commits.
 from __future__ import annotations
 
 from datetime import date
+from typing import Sequence
 
 import sqlalchemy as sa
+from flask import current_app
 
 from .. import lifecycle
 from ..actors import Actor
@@ -18,13 +20,13 @@ from ..errors import IllegalTransition, InvalidInput, N_, NotFound
 from ..extensions import db
 from ..models import DataRequest, Document, Professional, Staff, utcnow
 from ..models.enums import DocumentKind, IdentityMethod, ReviewStatus, Status
-from . import checklist, documents, notifications, objection
-from .fulfilment import answers, post_mortem, recipients
+from . import checklist, documents, identity, medical_record, notifications, objection
+from .fulfilment import answers, recipients
+from .fulfilment.recording import AnswerFile, record_answer
+from .routing.routes import auto_route, route_to_professional, route_to_staff
 
 
 def _policy():
-    from flask import current_app
-
     return current_app.extensions["dsar_policy"]
 
 
@@ -58,10 +60,8 @@ def verify_identity(req: DataRequest, actor: Actor, *, method: str = IdentityMet
     change = lifecycle.accept_identity(req, actor, _policy(), method=method, received_on=received_on,
                                        document_id=docs[-1].id if docs else None, expected_version=expected_version)
     notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
-    from . import routing
-
-    checklist.open_checklist(req, actor)  # the policy's steps for this request, to tick before the answer
-    routing.auto_route(req, actor)  # policy art. 8.2: a patient's request goes to the professional in charge
+    # The checklist opened with the request (services/checklist, on lifecycle.request_changed).
+    auto_route(req, actor)  # policy art. 8.2: a patient's request goes to the professional in charge
     return change
 
 
@@ -91,14 +91,12 @@ def assign(req: DataRequest, actor: Actor, *, assignee_id: int | None, expected_
 def route(req: DataRequest, actor: Actor, *, professional_id: int | None = None, to_staff: bool = False,
           expected_version: int | None = None):
     """Send the request to the professional in charge (policy art. 8.2) or back to staff."""
-    from . import routing
-
     if to_staff:
-        return routing.route_to_staff(req, actor, reason="staff decision", expected_version=expected_version)
+        return route_to_staff(req, actor, reason="staff decision", expected_version=expected_version)
     pro = db.session.get(Professional, professional_id) if professional_id else None
     if pro is None:
         raise InvalidInput(N_("Choose a professional."), code="bad_professional", field="professional_id")
-    return routing.route_to_professional(req, actor, pro, expected_version=expected_version)
+    return route_to_professional(req, actor, pro, expected_version=expected_version)
 
 
 def ask_clarification(req: DataRequest, actor: Actor, *, question: str, kind: str = "scope",
@@ -129,11 +127,10 @@ def extend(req: DataRequest, actor: Actor, *, reason: str, expected_version: int
 
 
 def answer(req: DataRequest, actor: Actor, *, outcome: str, message: str, reasons: str | None = None,
-           expected_version: int | None = None):
-    check_answer_allowed(req, outcome)
-    change = lifecycle.answer(req, actor, outcome, message, reasons=reasons, expected_version=expected_version)
-    answers.after_answer(req, actor)
-    return change
+           files: Sequence[AnswerFile] = (), expected_version: int | None = None):
+    """Staff's (or the API's) answer, with the files that go with it: services/fulfilment/recording.record_answer."""
+    return record_answer(req, actor, outcome=outcome, message=message, reasons=reasons, files=files,
+                         expected_version=expected_version).change
 
 
 def refuse(req: DataRequest, actor: Actor, *, reasons: str, unfounded_or_excessive: str | None = None,
@@ -149,32 +146,13 @@ def refuse(req: DataRequest, actor: Actor, *, reasons: str, unfounded_or_excessi
 def set_medical_record_item(req: DataRequest, actor: Actor, *, label: str | None = None, older_than_5_years=False,
                             item_id: int | None = None, expected_version: int | None = None):
     """How old an item of the requested medical record is (CSP R.1111-1), as its holder establishes it."""
-    from . import medical_record
-
     lifecycle.check_version(req, expected_version)
     return medical_record.set_item(req, actor, label=label, older_than_5_years=older_than_5_years, item_id=item_id)
-
-
-def check_answer_allowed(req: DataRequest, outcome: str | None) -> None:
-    """What must hold before any answer is recorded, whoever gives it (back-office, API, task page).
-
-    GDPR art. 21(3): an objection to direct marketing is never refused; the checklist: every required
-    step done before a giving answer (services/checklist.py), the error naming the step and its article.
-    """
-    from ..models.enums import Outcome
-
-    objection.require_objection_honoured(req, outcome)
-    if outcome in set(Outcome):
-        # Who may be given what after a death (LIL art. 85, CSP L.1110-4 V) comes before what remains to do.
-        post_mortem.check_post_mortem_standing(req, Outcome(outcome))
-    checklist.require_done(req, Status.ANSWERED, outcome)
 
 
 def record_identity_doubt(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None):
     """A reasonable doubt about the requester's identity, and why: only then is a document asked for
     (policy identity.document_required: on_reasonable_doubt; GDPR art. 12(6))."""
-    from . import identity
-
     lifecycle.check_version(req, expected_version)
     return identity.record_doubt(req, actor, reason=reason)
 

@@ -31,6 +31,7 @@ from flask import current_app
 
 from .. import audit
 from ..actors import Actor
+from ..contacts import email_key
 from ..errors import DomainError, InvalidInput, N_
 from ..extensions import db
 from ..models import LoginThrottle, Staff, utcnow
@@ -83,7 +84,8 @@ def slowing_delay(failures: int) -> timedelta:
 
 
 def normalise_email(email: str | None) -> str:
-    return (email or "").strip().lower()
+    """The form a sign-in address is compared and throttled on (dsar.contacts.email_key); "" when blank."""
+    return email_key(email) or ""
 
 
 def _throttle_key(email: str, ip: str | None) -> str:

@@ -22,7 +22,7 @@ from datetime import date
 from flask import current_app
 from flask_babel import force_locale, gettext
 
-from .. import audit
+from .. import audit, lifecycle
 from ..actors import Actor
 from ..deadlines import legal_day
 from ..errors import IllegalTransition, InvalidInput, N_, NotFound
@@ -100,7 +100,9 @@ def policy_steps(req: DataRequest):
 
 
 def open_checklist(req: DataRequest, actor: Actor) -> list[RequestStep]:
-    """Put the request's steps on it, once (idempotent): called when the request opens (identity verified)."""
+    """Put the request's steps on it, once (idempotent): when the request opens (identity verified, see
+    ``_on_request_changed`` below; intake calls it for a request verified at receipt, which opens without a
+    transition). A second call adds nothing and records nothing."""
     existing = {(s.step_key, s.scope) for s in req.steps}
     created = []
     for step in policy_steps(req):
@@ -269,11 +271,21 @@ def tick_by_the_service(req: DataRequest, actor: Actor, step_key: str, *, note: 
 
 def complete_step_for_task(task, actor: Actor, *, step_id, note: str | None = None) -> RequestStep:
     """The professional in charge ticks a step from the task page, while the task is theirs (policy art. 8.2)."""
-    from .routing import _actionable
-
-    req = _actionable(task)  # 409 once the request moved on or the task was taken back
+    req = task.actionable_request()  # 409 once the request moved on or the task was taken back
     try:
         step_id = int(step_id)
     except (TypeError, ValueError):
         raise InvalidInput(N_("Choose a step."), code="bad_step", field="step_id") from None
     return complete_step(req, actor, step_id, note=note)
+
+
+# --- the checklist opens with the request ------------------------------------------------------------------
+
+
+def _on_request_changed(req: DataRequest, change, actor: Actor, **_):
+    """lifecycle.request_changed: a request whose identity is accepted opens, and its checklist with it."""
+    if change.action == "accept_identity":
+        open_checklist(req, actor)
+
+
+lifecycle.request_changed.connect(_on_request_changed, weak=False)

@@ -28,10 +28,18 @@ from datetime import date, datetime
 from typing import BinaryIO, Iterable, TextIO
 
 import sqlalchemy as sa
+from blinker import Namespace
 
+# email_key, normalise_phone and phone_key are re-exported: the rule is dsar.contacts' (one for intake and the directory)
+from ..contacts import BadValue, email_key, normalise_email, normalise_phone, phone_key, text_value  # noqa: F401
+from ..deadlines import legal_day
 from ..errors import N_
 from ..extensions import db
 from ..models import CareLink, Professional, utcnow
+
+#: Sent with the ids of professionals an import or a sync has just made inactive (or whose contract ended):
+#: whoever keeps tasks for them (services/routing) takes those back. Receivers return how many they withdrew.
+professionals_left = Namespace().signal("professionals-left")
 
 PROFESSIONAL_FIELDS = ("external_id", "first_name", "last_name", "email", "rpps", "language", "active", "contract_ended_on")
 PROFESSIONAL_REQUIRED = ("external_id", "first_name", "last_name", "email")
@@ -44,76 +52,7 @@ _CHUNK = 500  # keys per IN (...) query
 
 _TRUE = {"1", "true", "yes", "y", "oui", "o", "vrai", "active", "actif"}
 _FALSE = {"0", "false", "no", "n", "non", "faux", "inactive", "inactif"}
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
-
-
 # --- values ------------------------------------------------------------------------------------------------
-
-
-class BadValue(ValueError):
-    """A value that cannot be accepted; ``message`` is an English msgid, ``params`` fill it."""
-
-    def __init__(self, code: str, message: str, **params):
-        super().__init__(message % params if params else message)
-        self.code = code
-        self.message = message
-        self.params = params
-
-
-def normalise_email(value) -> str | None:
-    """Lower-cased, trimmed email, or None when blank. Raises BadValue when it is not an address."""
-    text = _text(value)
-    if text is None:
-        return None
-    text = text.lower()
-    if len(text) > 254 or len(text.partition("@")[0]) > 64 or not _EMAIL.match(text):
-        raise BadValue("bad_email", N_("This is not a valid email address."))
-    return text
-
-
-def email_key(value) -> str | None:
-    """The form an email is matched on (lower-cased, trimmed); None when blank."""
-    text = _text(value)
-    return text.lower() if text else None
-
-
-def normalise_phone(value) -> str | None:
-    """A phone number in international form, "+33612345678"; None when blank. Raises BadValue otherwise.
-
-    Spaces, dots, dashes, slashes and brackets are dropped; "00" becomes "+";
-    ten digits starting with 0 are a French national number (+33), the way the
-    application and patients write them; "+33 (0)6…" loses its bracketed 0.
-    Overseas numbers written nationally (0690…) are therefore read as +33: a
-    mismatch there only means staff handle the request.
-    """
-    text = _text(value)
-    if text is None:
-        return None
-    compact = re.sub(r"[\s.\-/()]", "", text)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if compact.startswith("+"):
-        digits = compact[1:]
-        if digits.startswith("330"):
-            digits = "33" + digits[3:]
-    elif len(compact) == 10 and compact.startswith("0"):
-        digits = "33" + compact[1:]
-    else:
-        raise BadValue("bad_phone", N_("This is not a phone number in national (06…) or international (+33…) form."))
-    if not digits.isdigit() or not 8 <= len(digits) <= 15:  # E.164: at most 15 digits
-        raise BadValue("bad_phone", N_("This is not a phone number in national (06…) or international (+33…) form."))
-    return "+" + digits
-
-
-def phone_key(value) -> str | None:
-    """The form a phone is matched on, or None when blank or not a phone number."""
-    try:
-        return normalise_phone(value)
-    except BadValue:
-        return None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -129,7 +68,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def normalise_rpps(value) -> str | None:
-    text = _text(value)
+    text = text_value(value)
     if text is None:
         return None
     compact = re.sub(r"\s", "", text)
@@ -143,7 +82,7 @@ def normalise_rpps(value) -> str | None:
 def parse_bool(value, *, default: bool | None = None) -> bool:
     if isinstance(value, bool):
         return value
-    text = _text(value)
+    text = text_value(value)
     if text is None:
         if default is None:
             raise BadValue("required", N_("This field is required."))
@@ -161,7 +100,7 @@ def parse_date(value) -> date | None:
         raise BadValue("bad_date", N_("Write a date as YYYY-MM-DD or DD/MM/YYYY."))
     if isinstance(value, date):
         return value
-    text = _text(value)
+    text = text_value(value)
     if text is None:
         return None
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
@@ -172,17 +111,8 @@ def parse_date(value) -> date | None:
     raise BadValue("bad_date", N_("Write a date as YYYY-MM-DD or DD/MM/YYYY."))
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise BadValue("bad_type", N_("This value should be text."))
-    text = str(value).strip()
-    return text or None
-
-
 def _bounded(value, limit: int) -> str | None:
-    text = _text(value)
+    text = text_value(value)
     if text is not None and len(text) > limit:
         raise BadValue("too_long", N_("At most %(limit)s characters."), limit=limit)
     if text is not None and any(ord(c) < 32 for c in text):
@@ -278,7 +208,7 @@ def _professional_values(row: dict) -> dict:
 
 
 def _language(value) -> str:
-    text = _text(value)
+    text = text_value(value)
     if text is None:
         return "fr"
     if text.lower() not in LANGUAGES:
@@ -365,10 +295,10 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
             if blanked:
                 report.reject(index, line, key, blanked[0], BadValue("required", N_("This field is required.")))
                 continue
-            was_live = _professional_live(pro, today)
+            was_live = pro.is_live(today)
             if _apply(pro, values, exclude=("external_id",)):
                 report.updated += 1
-                if was_live and not _professional_live(pro, today):
+                if was_live and not pro.is_live(today):
                     became_inactive.append(pro)
             else:
                 report.unchanged += 1
@@ -376,9 +306,8 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
             rpps_owner[rpps] = key
     db.session.flush()
     if became_inactive:
-        from .routing import withdraw_tasks_of_professionals
-
-        report.withdrawn_tasks = withdraw_tasks_of_professionals([p.id for p in became_inactive])
+        answers = professionals_left.send(None, professional_ids=[p.id for p in became_inactive])
+        report.withdrawn_tasks = sum(count or 0 for _, count in answers)
     return report
 
 
@@ -492,13 +421,7 @@ def import_care_links(stream: BinaryIO | TextIO) -> ImportReport:
 
 
 def _today() -> date:
-    from ..deadlines import legal_day
-
     return legal_day(utcnow())
-
-
-def _professional_live(pro: Professional, today: date) -> bool:
-    return bool(pro.active) and (pro.contract_ended_on is None or pro.contract_ended_on > today)
 
 
 def _apply(obj, values: dict, exclude: tuple[str, ...] = ()) -> bool:

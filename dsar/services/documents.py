@@ -1,7 +1,7 @@
 """Documents of a request: storing an upload, reading it back for staff, and how long a copy is kept.
 
-Every upload goes through ``dsar.files.inspect_upload`` (the content decides,
-never the name or the declared type) and lands encrypted in the ``FileStore``
+Every upload goes through ``dsar.files.inspection.inspect_upload`` (the content decides,
+never the name or the declared type) and lands encrypted in the ``FileStore`` (``dsar.files.storage.file_store``)
 under a random name. Only the ``Document`` row says which request it belongs to.
 
 A file written to the store inside a transaction that then rolls back would be
@@ -15,7 +15,7 @@ import logging
 from datetime import date
 from typing import BinaryIO
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,10 @@ from ..actors import Actor
 from ..deadlines import legal_day
 from ..errors import InvalidInput, N_, NotFound
 from ..extensions import db
+from ..files.inspection import ACCEPTED_TYPES, ANSWER_TYPES, display_name, inspect_upload
+from ..files.rejection import RejectedFile
+from ..files.storage import file_store  # noqa: F401 - re-exported: callers of services.documents.file_store
 from ..formatting import human_size
-from ..files import ACCEPTED_TYPES, ANSWER_TYPES, FileStore, RejectedFile, display_name, inspect_upload
 from ..models import DataRequest, Document, utcnow
 from ..models.enums import DocumentKind, ReviewStatus
 
@@ -71,9 +73,6 @@ class DocumentRejected(InvalidInput):
         self.status_code = _REJECTION_STATUS.get(code, 422)
 
 
-def file_store() -> FileStore:
-    """The encrypted store configured for this app (DSAR_FILES_DIR, DSAR_FILE_KEYS: first key encrypts)."""
-    return FileStore(current_app.config["DSAR_FILES_DIR"], current_app.config["DSAR_FILE_KEYS"])
 
 
 def _accepted_types(policy) -> dict[str, str]:

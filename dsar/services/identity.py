@@ -6,7 +6,7 @@ With ``document_required: on_reasonable_doubt``:
 
 - the requester's email is confirmed by the signed link (every web request);
 - the details given match what the controller already holds: for a patient, a care link synced from the
-  application (email, or phone, with the birth date: services/routing.matching_links); for a professional
+  application (email, or phone, with the birth date: services/routing/matching.py); for a professional
   user, the directory (email and family name). Then the identity is verified ("records_match") on the day
   the complete request was received, with no document;
 - otherwise staff look at the request: they accept it by other means, or record a doubt and its reason,
@@ -31,6 +31,8 @@ from ..extensions import db
 from ..models import DataRequest, Professional, utcnow
 from ..models.enums import ActingFor, IdentityMethod, Status, SubjectKind
 from . import notifications
+from .routing.matching import matching_links
+from .routing.routes import auto_route
 
 DOUBT_MODE = "on_reasonable_doubt"
 MAX_REASON = 2000
@@ -56,8 +58,6 @@ def document_needed(req: DataRequest) -> bool:
 
 def matches_records(req: DataRequest) -> bool:
     """The person acts for themself and their details match what the controller holds (directory, care links)."""
-    from .routing import matching_links
-
     requester, subject = req.requester, req.subject
     if requester is None or subject is None or requester.acting_for != ActingFor.SELF:
         return False
@@ -77,14 +77,12 @@ def after_email_confirmed(req: DataRequest) -> bool:
         return False
     if not matches_records(req):
         return False  # staff decide: other means, or a doubt and its reason
-    from . import checklist, routing
-
     actor = Actor.system("identity")
     received_on = legal_day(req.email_confirmed_at or utcnow())
+    # The request opens: its checklist with it (services/checklist, on lifecycle.request_changed).
     lifecycle.accept_identity(req, actor, _policy(), method=IdentityMethod.RECORDS_MATCH, received_on=received_on)
     notifications.email_requester(req, "identity_accepted", {"due_date": req.due_date})
-    checklist.open_checklist(req, actor)
-    routing.auto_route(req, actor)
+    auto_route(req, actor)
     return True
 
 

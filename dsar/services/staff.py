@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..contacts import valid_email
 from ..errors import InvalidInput, N_
 from ..extensions import db
 from ..models import ApiKey, Staff
@@ -18,10 +19,8 @@ def check_password_strength(password: str) -> None:
 
 
 def create_staff_account(*, email: str, name: str, role: str, password: str, language: str = "fr") -> Staff:
-    from .intake import normalise_email
-
     # One address, no line break, no display name: it goes into the To: header of the password link's email.
-    email = normalise_email(email) or ""
+    email = valid_email(email) or ""
     if not email:
         raise InvalidInput(N_("Enter a valid email address."), code="bad_email", field="email")
     try:

@@ -29,7 +29,7 @@ from ..jobs import enqueue_after_commit, job
 from ..models import DataRequest, Document
 from ..models.base import utcnow
 from ..models.enums import DocumentKind, RequestType, ReviewStatus, SubjectKind
-from ..models.systems import CollectionPack, PackStatus, RunStatus, SealedItem, SystemRun
+from ..models.systems import CollectionPack, PackStatus, RunStatus, SealedItem
 from ..services import checklist
 from ..services.documents import file_store
 from ..services.fulfilment.packs import pack_of  # a query on the models, moved below services (issue 15)

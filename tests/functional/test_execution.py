@@ -9,13 +9,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from dsar import lifecycle
 from dsar.actors import Actor
+from dsar.deadlines import legal_day
 from dsar.errors import IllegalTransition
 from dsar.extensions import db
 from dsar.models import CapturedKeys, DryRun, SystemRun
-from dsar.models.enums import RequestType, Status, SubjectKind
+from dsar.models.enums import IdentityMethod, RequestType, Status, SubjectKind
 from dsar.models.execution import DryRunStatus
-from dsar.services import checklist
 from dsar.systems import execution
 from dsar.systems.connectors import connector_for
 from dsar.systems.runs import identities_of
@@ -40,9 +41,11 @@ def policy(sapp):
 
 
 def erasure_request(policy, *, email="alice@app.test", account="pat-alice", kind=SubjectKind.PATIENT):
-    req = make_request(policy=policy, type=RequestType.ERASURE, subject_kind=kind, status=Status.IN_PROGRESS,
+    req = make_request(policy=policy, type=RequestType.ERASURE, subject_kind=kind, status=Status.IDENTITY_REVIEW,
                        email=email, external_account_id=account)
-    checklist.open_checklist(req, staff())  # as services.actions.verify_identity does when a request opens
+    # The request opens, with its checklist (services/checklist, on lifecycle.request_changed); then staff work on it.
+    lifecycle.accept_identity(req, staff(), policy, method=IdentityMethod.ACCOUNT, received_on=legal_day(req.received_at))
+    req.status = Status.IN_PROGRESS
     db.session.commit()
     return req
 

@@ -71,6 +71,25 @@ def test_bad_emails_are_refused(raw):
         directory.normalise_email(raw)
 
 
+@pytest.mark.parametrize("address", ["André.Dupont@exemple.fr", "o'neil+dsar@exemple.fr", "jeanne@exemple.xn--p1ai"])
+def test_an_address_intake_accepts_is_importable_and_matches_its_care_link(app, policy, address):
+    """One email rule (dsar.contacts): an address accepted at intake and refused by the directory import would
+    silently never match a care link. RFC 6531 lets the part before the @ be UTF-8; IDN top-level domains are
+    written xn--… ."""
+    from dsar.services import intake
+
+    email = intake.normalise_email(address)
+    assert email == address.lower()
+    directory.upsert_professionals([{"external_id": "pro-utf8", "first_name": "Anne", "last_name": "Martin",
+                                     "email": email}])
+    report = directory.upsert_care_links([{"professional_external_id": "pro-utf8", "patient_ref": "pat-1",
+                                           "patient_email": address}])
+    assert report.ok and report.created == 1, [r.to_dict() for r in report.rejected]
+    req = patient_request(policy, email=email)
+    assert [link.patient_ref for link in routing.matching_links(req)] == ["pat-1"]
+    assert [p.external_id for p in routing.find_professionals_for(req)] == ["pro-utf8"]
+
+
 def test_emails_are_lower_cased_and_dates_read_in_both_forms():
     assert directory.normalise_email("  Dr.Martin@Cabinet.EXAMPLE.fr ") == "dr.martin@cabinet.example.fr"
     assert directory.parse_date("2026-03-05") == directory.parse_date("05/03/2026") == date(2026, 3, 5)

@@ -1,4 +1,4 @@
-"""Upload inspection and encrypted storage (dsar/files.py)."""
+"""Upload inspection and encrypted storage (dsar/files/)."""
 
 import hashlib
 import io
@@ -20,6 +20,7 @@ for _path in (str(_TESTS.parent), str(_TESTS)):
         sys.path.insert(0, _path)
 
 from dsar import files  # noqa: E402
+from dsar.files import image_checks, storage  # noqa: E402
 from dsar.files import (  # noqa: E402
     ACCEPTED_TYPES,
     FileDecryptionError,
@@ -145,10 +146,10 @@ def test_short_reads_are_gathered_into_the_whole_file():
 
 
 def test_the_pixel_limit_counts_the_declared_dimensions(monkeypatch):
-    monkeypatch.setattr(files, "MAX_PIXELS", 160 * 100)
+    monkeypatch.setattr(image_checks, "MAX_PIXELS", 160 * 100)
     inspect(valid_png())
     inspect(valid_jpeg())
-    monkeypatch.setattr(files, "MAX_PIXELS", 160 * 100 - 1)
+    monkeypatch.setattr(image_checks, "MAX_PIXELS", 160 * 100 - 1)
     for content in (valid_png(), valid_jpeg()):
         with pytest.raises(RejectedFile) as refusal:
             inspect(content)
@@ -293,7 +294,7 @@ def test_a_rotation_never_brings_back_a_file_deleted_meanwhile(tmp_path, monkeyp
 
     # The test holds the file's lock, as a delete would; the rotation opens
     # the file and waits; the file is then deleted and the lock released.
-    real_flock = files.fcntl.flock
+    real_flock = storage.fcntl.flock
     rotation_opened_the_file = threading.Event()
 
     def flock(fd, operation):
@@ -301,8 +302,8 @@ def test_a_rotation_never_brings_back_a_file_deleted_meanwhile(tmp_path, monkeyp
         real_flock(fd, operation)
 
     held = open(path, "rb")
-    real_flock(held.fileno(), files.fcntl.LOCK_EX)
-    monkeypatch.setattr(files.fcntl, "flock", flock)
+    real_flock(held.fileno(), storage.fcntl.LOCK_EX)
+    monkeypatch.setattr(storage.fcntl, "flock", flock)
     outcome = {}
     rotation = threading.Thread(target=lambda: outcome.update(rotated=store.rotate(name)))
     rotation.start()

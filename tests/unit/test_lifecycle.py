@@ -31,9 +31,25 @@ def test_identity_accepted_starts_the_clock_on_the_day_the_complete_request_was_
     assert req.status == Status.OPEN
     assert req.clock_started_on == date(2026, 3, 5)
     assert req.due_date == date(2026, 4, 7)        # 5 April 2026 is Easter Sunday, 6 April Easter Monday
-    ev = events_of(req)[-1]
+    # The request opens with its checklist (services/checklist listens to lifecycle.request_changed).
+    assert [e.action for e in events_of(req)][-2:] == ["accept_identity", "checklist_opened"]
+    ev = events_of(req)[-2]
     assert (ev.action, ev.from_status, ev.to_status) == ("accept_identity", "identity_review", "open")
     assert ev.actor_type == "staff" and ev.ip == "198.51.100.7"
+
+
+def test_the_checklist_opens_with_the_request_once_whoever_opens_it_again(app, policy, dpo):
+    """services/checklist opens it on lifecycle.request_changed; a caller that still opens it (intake, for a
+    request verified at receipt) adds nothing and records nothing."""
+    from dsar.services import checklist
+
+    req = make_request(policy=policy, status=Status.IDENTITY_REVIEW)
+    lifecycle.accept_identity(req, dpo, policy, method="document", received_on=date(2026, 3, 5))
+    steps = sorted((s.step_key, s.scope) for s in req.steps)
+    assert steps
+    assert checklist.open_checklist(req, dpo) == []
+    assert sorted((s.step_key, s.scope) for s in req.steps) == steps
+    assert [e.action for e in events_of(req)].count("checklist_opened") == 1
 
 
 def test_received_31_august_is_due_30_september(app, policy, dpo):
@@ -201,7 +217,9 @@ def test_every_transition_writes_exactly_one_event(app, policy, dpo):
     lifecycle.assign(req, dpo, make_staff("agent"))
     lifecycle.answer(req, dpo, "granted", "Here you are")
     lifecycle.close(req, dpo)
-    assert [e.action for e in events_of(req)] == ["received", "accept_identity", "assign", "answer", "close"]
+    # One event per transition; the checklist that opens with the request (services/checklist) has its own.
+    assert [e.action for e in events_of(req)] == ["received", "accept_identity", "checklist_opened", "assign", "answer",
+                                                  "close"]
     assert req.status == Status.CLOSED
 
 

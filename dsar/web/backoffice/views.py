@@ -374,14 +374,11 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
     if form == "extend":
         return actions.extend(req, actor, reason=v.get("reason", ""), expected_version=version)
     if form == "answer":
-        # The files first (the answer needs them, e.g. an access answer gives the data); storing them moves the
-        # request's version, so the page's version is checked before. A refusal below rolls everything back,
-        # and the files written are deleted with it (services.documents).
-        lifecycle.check_version(req, version)
-        _store_answer_files(req, actor)
-        db.session.flush()
+        # services.fulfilment.recording.record_answer: checked, then the files stored, then the answer; a refusal rolls
+        # everything back, and the files written are deleted with it (services.documents).
+        files = [(f.stream, f.filename, f.mimetype) for f in request.files.getlist(ANSWER_FILES_KEY) if f and f.filename]
         return actions.answer(req, actor, outcome=v.get("outcome", ""), message=v.get("message", ""),
-                              reasons=(v.get("reasons") or "").strip() or None, expected_version=req.version)
+                              reasons=(v.get("reasons") or "").strip() or None, files=files, expected_version=version)
     if form == "refuse":
         return actions.refuse(req, actor, reasons=v.get("reasons", ""),
                               unfounded_or_excessive=v.get("unfounded_or_excessive") or None,
@@ -405,17 +402,6 @@ def _run(form: str, req: DataRequest, values: dict, version: int):
         return actions.complete_step(req, actor, step_id=_int_or_none(v.get("step_id"), "step_id"),
                                      note=v.get("note"), expected_version=version)
     raise NotFound(N_("No such action."))
-
-
-def _store_answer_files(req: DataRequest, actor) -> None:
-    from ...services.documents import store_document
-
-    for upload in request.files.getlist(ANSWER_FILES_KEY):
-        if not upload or not upload.filename:
-            continue
-        store_document(req, DocumentKind.ANSWER, upload.stream, filename=upload.filename,
-                       declared_type=upload.mimetype, actor=actor, policy=_policy(),
-                       max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
 
 
 SUCCESS_MESSAGES = {

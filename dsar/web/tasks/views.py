@@ -25,6 +25,7 @@ from ...policy.errors import PolicyLookupError
 from ...policy.rights import evaluate_rights
 from ...policy.text import localized
 from ...services import checklist, notifications, routing
+from ...services.fulfilment import recording
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -87,8 +88,7 @@ def link_problem(err: TokenError):
         routing.record_refused_link(err, client_ip(), user_agent())
         db.session.commit()
         task = err.task
-        can_renew = (reason == "expired" and task.status in routing.LIVE_TASK_STATUSES
-                     and task.revoked_at is None and not task.request.is_final)
+        can_renew = reason == "expired" and task.is_live and not task.request.is_final
     return render_template("tasks/link_problem.html", reason=reason, message=translate_error(err),
                            can_renew=can_renew, token=token, dpo_email=_dpo_email()), err.status_code
 
@@ -151,8 +151,8 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
         "one_month_due_date": req.one_month_due_date,
         "rights": _rights(req, lang),
         "outcomes": [(str(value), _(label)) for value, label in OUTCOMES],
-        "max_size": human_size(policy.identity.max_size_bytes),
-        "max_files": routing.MAX_ANSWER_FILES,
+        "max_size": human_size(recording.answer_file_limit()),
+        "max_files": recording.MAX_ANSWER_FILES,
         "errors": errors or {},
         "problems": sorted(problems or [], key=lambda p: FIELD_ORDER.index(p[0]) if p[0] in FIELD_ORDER else 99),
         "values": values or {},

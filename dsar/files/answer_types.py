@@ -1,27 +1,24 @@
 """Deep checks of the machine-readable answer files (issue 16): JSON, CSV and ZIP, decided by content.
 
-Registered in ``dsar.files._CHECKERS``; ``dsar.files.ANSWER_TYPES`` lets answer files (data gathered by
+Registered in ``dsar.files.inspection._CHECKERS``; ``dsar.files.inspection.ANSWER_TYPES`` lets answer files (data gathered by
 hand, a manual system's export) be JSON, CSV or ZIP besides PDF and images. Identity uploads stay PDF and
 images only.
 """
 from __future__ import annotations
 
+import csv
 import io
+import json
+import zipfile
+
+from .rejection import _reject, _Shape
 
 MAX_ZIP_MEMBERS = 10_000
 MAX_ZIP_UNCOMPRESSED = 4 * 1024 ** 3
 MAX_ZIP_RATIO = 200
 
 
-def _reject(*args, **kwargs):
-    from .files import _reject as reject  # files imports this module: import at call time
-
-    return reject(*args, **kwargs)
-
-
-def _shape():
-    from .files import _Shape
-
+def _shape() -> _Shape:
     return _Shape()
 
 
@@ -33,8 +30,6 @@ def _text(data: bytes, mime: str) -> str:
 
 
 def _check_json(data: bytes) -> object:
-    import json
-
     try:
         json.loads(_text(data, "application/json"))
     except ValueError as exc:
@@ -43,8 +38,6 @@ def _check_json(data: bytes) -> object:
 
 
 def _check_csv(data: bytes) -> object:
-    import csv
-
     text = _text(data, "text/csv")
     try:
         rows = list(csv.reader(io.StringIO(text)))
@@ -57,8 +50,6 @@ def _check_csv(data: bytes) -> object:
 
 
 def _check_zip(data: bytes) -> object:
-    import zipfile
-
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
