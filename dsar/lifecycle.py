@@ -18,6 +18,8 @@ from .errors import Conflict, IllegalTransition, InvalidInput, N_, PermissionDen
 from .extensions import db
 from .models import DataRequest, RequestPause, utcnow
 from .models.enums import ActorType, Outcome, StaffRole, Status
+from .policy.law import CLARIFICATION_KINDS
+from .policy.law import DEFAULT_CLARIFICATION_SUSPENDS
 
 S = Status
 # Sent after every transition, inside the transaction: listeners add their own rows (webhooks, …) to it.
@@ -259,8 +261,6 @@ def clarification_effect(req: DataRequest, policy, kind: str, asked_on: date) ->
     Judged against the date that binds now (the extended one once extended): see
     ``deadlines.clarification_effect``.
     """
-    from .policy.law import DEFAULT_CLARIFICATION_SUSPENDS
-
     suspends = policy.deadlines.clarification_suspends(kind) if policy is not None else DEFAULT_CLARIFICATION_SUSPENDS[kind]
     return deadlines.clarification_effect(asked_on, suspends=suspends, due_date=req.due_date)
 
@@ -273,8 +273,6 @@ def ask_clarification(req: DataRequest, actor: Actor, question: str, *, today: d
     identity information awaited; GDPR art. 12(3): no other suspension), and a date already passed never
     moves. The effect is recorded with the question and said in the letter and the email.
     """
-    from .policy.law import CLARIFICATION_KINDS
-
     question = _required(question, "question")
     if kind not in CLARIFICATION_KINDS:
         raise InvalidInput(N_("Choose what the question is about: identity or the scope of the request."),

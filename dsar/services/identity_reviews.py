@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import DataRequest, Document, Staff, utcnow
 from ..models.enums import DocumentKind, Status
+from . import notifications
+from ..urls import public_url
 
 MAX_LISTED = 100
 
@@ -49,9 +51,6 @@ def _aware(value: datetime) -> datetime:
 
 def notify_document_arrived(req: DataRequest, doc: Document):
     """Tell the assignee (or the DPO mailbox) that a document waits for review; returns the outbox message."""
-    from ..urls import public_url
-    from . import notifications
-
     context = {"reference": req.reference, "kind": doc.kind, "uploaded_at": doc.uploaded_at,
                "url": public_url("backoffice.request_GET", reference=req.reference)}
     assignee = req.assignee

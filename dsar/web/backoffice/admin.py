@@ -16,7 +16,8 @@ from ...security import API_SCOPES
 from ...services import auth as auth_service
 from ...services import notifications
 from ...services.staff import create_api_key, create_staff_account
-from ..common import public_url, translate_error
+from ...urls import public_url
+from ..common import translate_error
 from . import bp
 from .auth import staff_actor, staff_required
 from .views import ROLE_LABELS

@@ -1,6 +1,4 @@
 """The public side: the request form, email confirmation, document upload, the requester's status page."""
-from flask import Blueprint
-
-bp = Blueprint("public", __name__)
-
-from . import downloads, views, rectification  # noqa: E402,F401
+# The blueprint lives in its own module, so that the views import it without importing this package (no cycle).
+from .blueprint import bp  # noqa: F401
+from . import downloads, views, rectification  # noqa: F401 - registers the views on bp

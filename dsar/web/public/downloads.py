@@ -21,7 +21,9 @@ from ...formatting import human_size
 from ...services.fulfilment import delivery
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, user_agent
-from . import bp
+from .blueprint import bp
+from ...errors import NotFound
+from ...services.intake import request_for_status_token
 
 SESSION_KEY = "dsar_unlocked"
 #: A session remembers at most this many unlocked requests.
@@ -87,8 +89,6 @@ def download_GET(token: str):
 @limiter.limit(_limit("download_unlock"))
 def download_POST(token: str):
     """The person pastes their status link: if it is this request's, the downloads open in this browser."""
-    from ...services.intake import request_for_status_token
-
     link = delivery.link_from_token(token)
     _use_language_of(link.request)
     pasted = request.form.get("status_link", "")
@@ -122,9 +122,6 @@ def download_file_GET(token: str, document_id: int):
 def status_file_GET(token: str, link_id: int, document_id: int):
     """The requester downloads the answer's files from their status page (issue 18): the status secret is the
     one secret they need; the emailed download link is a second way in, not a second step."""
-    from ...errors import NotFound
-    from ...services.intake import request_for_status_token
-
     req = request_for_status_token(token)
     link = next((l for l in req.download_links if l.id == link_id), None)
     if link is None:
@@ -136,8 +133,6 @@ def status_file_GET(token: str, link_id: int, document_id: int):
 
 
 def _send(link, document_id: int) -> Response:
-    from ...errors import NotFound
-
     doc = db.session.get(Document, document_id)
     if doc is None:
         raise NotFound(N_("This file is not part of this answer."))

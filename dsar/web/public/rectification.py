@@ -14,7 +14,7 @@ from ...extensions import db, limiter
 from ...services import intake
 from ...systems import rights
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .views import _domain_error_page, _limit, _render_status, _requester_actor, _use_language_of
 
 

@@ -24,12 +24,14 @@ from ...policy.text import localized
 from ...services import authority, documents, form_submissions, intake
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent
-from . import bp
+from .blueprint import bp
 from .downloads import remember_status_unlocked
 from .content import (
     FIELD_ORDER, OUTCOME_WORDS, RELATIONSHIPS, REQUEST_TYPES, SUBJECT_KIND_HINTS, form_field_for, progress_steps,
     status_words,
 )
+from ...lifecycle import clarification_effect
+from ...urls import public_url
 
 # Per client (IP address). Tight on what writes or sends email; looser on pages a person reloads.
 # Each can be changed with the config key DSAR_RATE_LIMIT_<NAME>, e.g. DSAR_RATE_LIMIT_SUBMIT="3 per hour".
@@ -77,8 +79,6 @@ def request_type_name(key: str, language: str | None = None) -> str:
 
 @bp.app_template_global()
 def new_request_url() -> str:
-    from ..common import public_url
-
     return public_url("public.new_request_GET")
 
 
@@ -408,8 +408,6 @@ def withdraw_POST(token: str):
 
 def _question_effect(req, policy) -> str | None:
     """What the open clarification does to the deadline (DESIGN.md rule 4): said on the page as in the letter."""
-    from ...lifecycle import clarification_effect
-
     question = intake.open_question(req) if req.status == Status.AWAITING_REQUESTER else None
     if question is None:
         return None

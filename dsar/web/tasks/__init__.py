@@ -1,6 +1,4 @@
 """Professionals' task pages, opened through signed links sent by email (policy art. 8.2)."""
-from flask import Blueprint
-
-bp = Blueprint("tasks", __name__)
-
-from . import views, execution  # noqa: E402,F401
+# The blueprint lives in its own module, so that the views import it without importing this package (no cycle).
+from .blueprint import bp  # noqa: F401
+from . import views, execution  # noqa: F401 - registers the views on bp

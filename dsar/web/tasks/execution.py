@@ -9,8 +9,9 @@ from ...errors import IllegalTransition, N_
 from ...extensions import limiter
 from ...models import DataRequest
 from ...models.execution import DryRunStatus
-from . import bp
+from .blueprint import bp
 from .views import _act, _actor, _limit
+from ...systems import execution
 
 
 @bp.app_template_global()
@@ -18,7 +19,6 @@ def sealed_erasure(req: DataRequest) -> dict | None:
     """The erasure dry run waiting for the professional: its sealed lines (tables and counts), or None."""
     if current_app.extensions.get("dsar_systems") is None:
         return None
-    from ...systems import execution
 
     dr = execution.current_dry_run(req, "erasure")
     if dr is None or not dr.needs_professional:
@@ -30,8 +30,6 @@ def sealed_erasure(req: DataRequest) -> dict | None:
 @bp.post("/<token>/erasure-approval")
 @limiter.limit(_limit("action"))
 def erasure_approval_POST(token: str):
-    from ...systems import execution
-
     def action(task):
         dr = execution.current_dry_run(task.request, "erasure")
         if dr is None or not dr.needs_professional:

@@ -28,7 +28,7 @@ from ...services import checklist, notifications, routing
 from ...services.fulfilment import recording
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
-from . import bp
+from .blueprint import bp
 
 RATE_LIMITS = {
     "page": "60 per minute;600 per hour",
