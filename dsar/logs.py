@@ -44,7 +44,7 @@ def configure(level: str = "INFO", fmt: str = "text", root: logging.Logger | Non
 
 #: Path segments after these hold a secret link's token (/status/<token>, /task/<token>/…, /confirm/<token>,
 #: /download/<token>/…, /backoffice/password/<token>, /systems/owner|review|execute/<token>). New secret-link
-#: routes must be added here (tests/unit/test_logs.py checks every route that takes a token).
+#: routes must be added here (tests/service/test_logs.py checks every route that takes a token).
 SECRET_PATH_PREFIXES = frozenset({"status", "task", "confirm", "download", "password", "owner", "review", "execute"})
 _LONG_TOKEN = 32    # any other segment this long (signed tokens are longer) is taken for a secret too
 

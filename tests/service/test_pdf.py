@@ -76,7 +76,7 @@ def test_the_access_letter_carries_every_item_of_gdpr_article_15_from_the_policy
     # (h) no automated decision.
     assert "aucune. Aucune décision fondée exclusivement sur un traitement automatisé" in text
     # 15(2): the transfers, on the safeguard the policy names now. An invalidated one (Privacy Shield) never
-    # reaches a letter: it blocks letters until the DPO fixes the policy (tests/unit/test_letters_legal.py).
+    # reaches a letter: it blocks letters until the DPO fixes the policy (tests/service/test_letters_legal.py).
     assert "Data Privacy Framework" in text and "Privacy Shield" not in text and "C-311/18" not in text
     assert "En aucun cas des données relatives à la santé ne sont transférées en dehors de l'Union européenne." in text
     assert "clauses contractuelles types" in text
