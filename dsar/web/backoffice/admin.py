@@ -19,7 +19,7 @@ from ...services.staff import create_api_key, create_staff_account
 from ..common import public_url, translate_error
 from . import bp
 from .auth import staff_actor, staff_required
-from .views import ROLE_LABELS
+from ...labels import ROLE_LABELS
 
 SCOPE_LABELS = {
     "submit": N_("Submit requests made from an application account"),

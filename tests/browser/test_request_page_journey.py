@@ -1,0 +1,69 @@
+"""Chromium (issue 18): on the DPO's request page, a refused action comes back with its error in view and
+focused, its form first under the error; the actions the status allows stand near the top of the page.
+Screenshot: request-page-failed-action.png in the artefacts folder."""
+from __future__ import annotations
+
+import re
+
+import pyotp
+import pytest
+
+from backoffice_support import staff_with_totp
+from dsar.extensions import db
+from dsar.models.enums import Status
+from factories import PASSWORD, make_request
+
+pytestmark = pytest.mark.browser
+
+
+def _in_viewport(page, selector: str) -> bool:
+    return page.locator(selector).evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " return r.top >= -1 && r.top < window.innerHeight && r.bottom > 0; }")
+
+
+def _sign_in(page, base, email, secret):
+    page.goto(f"{base}/backoffice/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/backoffice/login/code$"))
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/backoffice/$"))
+
+
+def test_a_refused_action_opens_on_its_error(live_server, page, artifacts):
+    app, base = live_server()
+    with app.app_context():
+        policy = app.extensions["dsar_policy"]
+        _, secret = staff_with_totp("dpo", email="dpo.fail@example.test", name="Dana Fail")
+        req = make_request(policy=policy, status=Status.IN_PROGRESS, subject_kind="professional",
+                           activities=["client_file"])
+        db.session.commit()
+        reference = req.reference
+
+    _sign_in(page, base, "dpo.fail@example.test", secret)
+    page.goto(f"{base}/backoffice/requests/{reference}")
+    # The actions the status allows come before the record of the request (facts, documents, rights, timeline).
+    actions_y = page.locator("#actions-title").bounding_box()["y"]
+    assert actions_y < page.locator("#facts-title").bounding_box()["y"]
+    assert actions_y < page.locator("#rights-title").bounding_box()["y"]
+
+    # Refuse without reasons: refused by the service (the reasons are required, GDPR art. 12(4)).
+    page.locator("#form-refuse button[type=submit]").click()
+    page.wait_for_selector("#failed-action")
+    assert re.search(rf"/requests/{reference}/actions/refuse#failed-action$", page.url)
+    assert _in_viewport(page, "#failed-action")
+    assert page.evaluate("document.activeElement && document.activeElement.id") == "failed-action"
+    summary = page.locator("#failed-action").inner_text()
+    assert "rien n'a été enregistré" in summary and "obligatoire" in summary.lower()
+    # The refused form stands right under its error, in view too, with its field error.
+    assert _in_viewport(page, "#form-refuse")
+    assert page.locator("#form-refuse .field-error").count() >= 1
+    page.screenshot(path=str(artifacts / "request-page-failed-action.png"))
+
+    # The summary's link leads to the form.
+    page.locator("#failed-action a").first.click()
+    assert page.url.endswith("#form-refuse")
+    assert _in_viewport(page, "#form-refuse")
