@@ -33,7 +33,7 @@ from ..errors import N_
 from ..extensions import db
 from ..models import CareLink, Professional, utcnow
 
-PROFESSIONAL_FIELDS = ("external_id", "first_name", "last_name", "email", "rpps", "language", "active", "contract_ended_on")
+PROFESSIONAL_FIELDS = ("external_id", "first_name", "last_name", "title", "email", "rpps", "language", "active", "contract_ended_on")
 PROFESSIONAL_REQUIRED = ("external_id", "first_name", "last_name", "email")
 CARE_LINK_FIELDS = ("professional_external_id", "patient_ref", "patient_email", "patient_phone", "patient_birth_date",
                     "active", "ended_on")
@@ -268,6 +268,7 @@ def _professional_values(row: dict) -> dict:
         "external_id": lambda v: _bounded(v, 64),
         "first_name": lambda v: _bounded(v, 120),
         "last_name": lambda v: _bounded(v, 120),
+        "title": lambda v: _bounded(v, 40),
         "email": normalise_email,
         "rpps": normalise_rpps,
         "language": _language,
@@ -356,7 +357,7 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
                 continue
             db.session.add(Professional(
                 external_id=key, first_name=values["first_name"], last_name=values["last_name"],
-                email=values["email"], rpps=rpps, language=values.get("language", "fr"),
+                title=values.get("title"), email=values["email"], rpps=rpps, language=values.get("language", "fr"),
                 active=values.get("active", True), contract_ended_on=values.get("contract_ended_on")))
             report.created += 1
         else:

@@ -354,3 +354,54 @@ def test_renewing_is_rate_limited(make_app):
         client = app.test_client()
         statuses = [client.post("/task/not-a-token/renew").status_code for _ in range(3)]
         assert statuses == [400, 400, 429]
+
+
+# --- staff are told of the professional's answer (issue 18), never of its content (policy art. 8.2) --------------
+
+
+@pytest.mark.parametrize("assigned", [False, True], ids=["dpo-mailbox", "assignee"])
+def test_staff_are_told_the_outcome_and_never_the_answer(app, client, routed, mailbox, run_jobs, assigned):
+    to = "dpo@example.test"
+    if assigned:
+        staff = make_staff("agent", email="agent.suivi@example.test", name="Alex Suivi")
+        routed.assignee_id = staff.id
+        db.session.commit()
+        to = "agent.suivi@example.test"
+    task = task_of(routed)
+    secret_text = "Vos comptes rendus de consultation sont joints, avec mes remarques."
+    response = client.post(task_path(task, "answer"), data={
+        "outcome": "partly_granted", "message": secret_text, "reasons": "Notes personnelles du praticien exclues.",
+        "files": [(io.BytesIO(valid_pdf()), "compte-rendu-cardiologie.pdf", "application/pdf")],
+    }, content_type="multipart/form-data", headers=UA)
+    assert response.status_code == 303, html(response)
+    run_jobs()
+    mailbox.wait_for(1)
+    sent = [m for m in mailbox.to(to)]
+    notices = [m for m in sent if routed.reference in m["Subject"] and "répondu" in m["Subject"]]
+    assert len(notices) == 1, [m["Subject"] for m in mailbox.messages]
+    body = notices[0]["Subject"] + mailbox.text(notices[0]) + mailbox.html(notices[0])
+    assert routed.reference in body and "Accordée en partie" in body and "Hélène Garnier" in body
+    assert str(legal_day(utcnow()).year) in body
+    for secret in (secret_text, "comptes rendus", "compte-rendu-cardiologie", "Notes personnelles", "Camille",
+                   SUBJECT_EMAIL):
+        assert secret not in body, secret
+    # The request page shows the professional's answer: day and outcome, not its text.
+    if assigned:
+        return
+    from backoffice_support import signed_in_client
+
+    dpo_client, _ = signed_in_client(app, "dpo", email="dpo.suivi@example.test")
+    page = html(dpo_client.get(f"/backoffice/requests/{routed.reference}"))
+    assert f"task-{task.id}-answered" in page and "Accordée en partie" in page
+    assert secret_text not in page and "n'en prend pas connaissance" in page
+
+
+@pytest.mark.parametrize("title, greeting", [("Docteur", "Bonjour Docteur Garnier,"), (None, "Bonjour Hélène Garnier,")])
+def test_the_professional_is_greeted_as_a_french_letter_would(app, policy, title, greeting):
+    pro = professional(first_name="Hélène", last_name="Garnier", email="dr.garnier@example.test", title=title)
+    care_link(pro, email=SUBJECT_EMAIL)
+    req = patient_request(policy, email=SUBJECT_EMAIL, first_name="Camille", last_name="Fontaine")
+    assert routing.auto_route(req, Actor.system()) == "routed_to_professional"
+    db.session.commit()
+    message = outbox("task_assigned", to="dr.garnier@example.test")[0]
+    assert message.body_text.startswith(greeting) and greeting in message.body_html
