@@ -194,6 +194,9 @@ EXPECTED: dict[str, dict] = {
     "backoffice.restriction_lift_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.rectification_propose_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Letters seen before they go out (issue 18): nothing chosen or written, the form comes back with its error.
+    "backoffice.letter_preview_POST": staff_only(WRITERS, 422, "POST"),
+    "backoffice.answer_preview_POST": staff_only(WRITERS, 422, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_remove_POST": staff_only(WRITERS, PASSES, "POST"),

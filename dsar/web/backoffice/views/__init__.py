@@ -1,6 +1,6 @@
 """The back-office pages, one module per page (issue 15): ``queue``, ``request_page``, ``documents``, ``actions``
-(the request page's forms and the professionals' task links), ``filters`` (template filters), ``support``."""
-from . import actions, documents, filters, queue, request_page  # noqa: F401  (registers the routes)
+(the request page's forms and the professionals' task links), ``letters`` (previews), ``filters`` (template filters), ``support``."""
+from . import actions, documents, filters, letters, queue, request_page  # noqa: F401  (registers the routes)
 from .actions import (ANSWER_FILES_KEY, COMMON_FIELDS, SUCCESS_MESSAGES, action_POST, task_resend_POST,  # noqa: F401
                       task_revoke_POST)
 from .documents import DOCUMENT_CSP, MAX_VIEWED, VIEWED_SESSION_KEY, document_GET, document_page_GET  # noqa: F401

@@ -5,7 +5,7 @@ A refused action comes back on this page opened at its form, with the error in v
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -15,6 +15,7 @@ from ....extensions import db
 from ....models import DataRequest, Event, utcnow
 from ....models.enums import DocumentKind, IdentityMethod, Outcome, StaffRole, Status, TaskStatus
 from ....policy import evaluate_rights, localized
+from ....services import answer_templates
 from ....services import checklist as checklist_service
 from ....services import identity as identity_service
 from ....services import queue as queue_service
@@ -105,6 +106,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         + ([IdentityMethod.RECORDS_MATCH.value] if identity_service.doubt_mode() else []),
         doubt_mode=identity_service.doubt_mode(),
         checklist=checklist_service.items(req, lang),
+        answer_templates=[o.value for o in Outcome],
         **labels(),
     )
     # A professional's answer went straight to the patient: its text is not shown (policy art. 8.2).
@@ -129,4 +131,9 @@ def _pdf_pages(documents) -> dict[int, int]:
 @bp.get("/requests/<reference>")
 @staff_required()
 def request_GET(reference: str):
-    return render_request_page(load_request(reference))
+    """The page; ``?answer_template=<outcome>`` opens the answer form on that outcome's starting text."""
+    req = load_request(reference)
+    outcome = request.args.get("answer_template")
+    text = answer_templates.answer_text(req, outcome) if outcome else None
+    values = {"answer": {"outcome": outcome, "message": text}} if text else None
+    return render_request_page(req, values=values)
