@@ -67,3 +67,37 @@ def test_a_refused_action_opens_on_its_error(live_server, page, artifacts):
     page.locator("#failed-action a").first.click()
     assert page.url.endswith("#form-refuse")
     assert _in_viewport(page, "#form-refuse")
+
+
+def test_an_answer_starts_from_its_text_and_its_letter_is_seen_before_recording(live_server, page, artifacts):
+    app, base = live_server()
+    with app.app_context():
+        policy = app.extensions["dsar_policy"]
+        _, secret = staff_with_totp("dpo", email="dpo.preview@example.test", name="Dana Preview")
+        req = make_request(policy=policy, status=Status.IN_PROGRESS, subject_kind="professional",
+                           activities=["client_file"])
+        db.session.commit()
+        reference = req.reference
+
+    _sign_in(page, base, "dpo.preview@example.test", secret)
+    page.goto(f"{base}/backoffice/requests/{reference}")
+    page.locator("#answer-templates a", has_text="Refusée").click()
+    page.wait_for_url(re.compile(r".*answer_template=refused#form-answer$"))
+    assert page.locator("#answer-outcome").input_value() == "refused"
+    text = page.locator("#answer-message").input_value()
+    assert reference in text and "Nous ne pouvons pas y donner suite" in text
+    assert _in_viewport(page, "#form-answer")
+    page.fill("#answer-reasons", "Motif vu dans l'aperçu.")
+
+    # The preview opens the letter in a new tab: a PDF, inline; nothing is recorded.
+    pdfs = []
+    page.context.on("response", lambda r: pdfs.append(r) if "/answer/preview" in r.url else None)
+    with page.context.expect_page() as opened:
+        page.locator("#answer-preview").click()
+    opened.value.wait_for_load_state()
+    page.wait_for_timeout(500)
+    assert pdfs and pdfs[0].status == 200 and pdfs[0].headers["content-type"] == "application/pdf"
+    assert pdfs[0].headers["content-disposition"].startswith("inline")
+    page.screenshot(path=str(artifacts / "request-page-answer-template.png"))
+    page.reload()
+    assert page.locator("#request-status").inner_text().strip() == "en cours de traitement"
