@@ -138,6 +138,7 @@ EXPECTED: dict[str, dict] = {
     "tasks.task_GET": token_route("task", 200, 200),
     "tasks.acknowledge_POST": token_route("task", 303, 303),
     "tasks.answer_POST": token_route("task", 422, 422),
+    "tasks.answer_confirm_POST": token_route("task", 409, 409),   # no preview confirmed: nothing sent (issue 18)
     "tasks.decline_POST": token_route("task", 422, 422),
     "tasks.extension_POST": token_route("task", 422, 422),
     "tasks.help_POST": token_route("task", 422, 422),

@@ -10,6 +10,8 @@ Every opening and every action is recorded. Views parse, call one function of
 """
 from __future__ import annotations
 
+import base64
+
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, refresh
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -21,7 +23,7 @@ from ...extensions import db, limiter
 from ...models import utcnow
 from ...models.enums import Outcome, Status, TaskStatus
 from ...policy import PolicyLookupError, evaluate_rights, localized
-from ...services import checklist, routing
+from ...services import answer_drafts, checklist, documents, letter_previews, previews, routing
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from . import bp
@@ -117,7 +119,6 @@ def _rights(req, lang: str) -> list[dict]:
 
 def _page(task, *, errors: dict | None = None, problems: list | None = None, values: dict | None = None,
           status_code: int = 200):
-    from ...services import documents
 
     req = task.request
     policy = _policy()
@@ -234,22 +235,58 @@ def acknowledge_POST(token: str):
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 
 
+def _answer_values() -> dict:
+    form = request.form
+    return {"outcome": form.get("outcome", ""), "message": form.get("message", ""), "reasons": form.get("reasons", "")}
+
+
 @bp.post("/<token>/answer")
 @limiter.limit(_limit("action"))
 def answer_POST(token: str):
-    form = request.form
-    values = {"outcome": form.get("outcome", ""), "message": form.get("message", ""), "reasons": form.get("reasons", "")}
-    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    """Step 1 of 2 (issue 18): the answer as it will go — the letter and the files — to confirm; nothing is sent
+    or recorded yet (services/answer_drafts.py keeps the checked files as an encrypted draft)."""
+    values = _answer_values()
+    uploads = [(f.stream, f.filename, f.mimetype) for f in request.files.getlist("files") if f and f.filename]
 
     def action(task):
-        files = [(f.stream, f.filename, f.mimetype) for f in uploads]
+        preview = answer_drafts.stage(task, outcome=values["outcome"], message=values["message"],
+                                      reasons=values["reasons"] or None, uploads=uploads,
+                                      max_bytes=_policy().identity.max_size_bytes)
+        letter = letter_previews.answer_letter(task.request, outcome=values["outcome"], message=values["message"],
+                                               reasons=values["reasons"] or None)
+        return render_template("tasks/answer_preview.html", token=token, task=task, reference=task.request.reference,
+                               values=values, preview=preview, letter_pages=_letter_pages(letter),
+                               outcome_label=dict((str(v), _(label)) for v, label in OUTCOMES).get(values["outcome"]),
+                               human_size=documents.human_size, dpo_email=_dpo_email())
+
+    return _act(token, action, values=values)
+
+
+def _letter_pages(pdf: bytes) -> list[str]:
+    """The letter's pages as pictures (data: URIs, drawn in a child process with limits)."""
+    count = min(previews.page_count(pdf), previews.MAX_PREVIEW_PAGES)
+    return ["data:image/png;base64," + base64.b64encode(previews.render_page(pdf, n)).decode()
+            for n in range(1, count + 1)]
+
+
+@bp.post("/<token>/answer/confirm")
+@limiter.limit(_limit("action"))
+def answer_confirm_POST(token: str):
+    """Step 2 of 2: the answer previewed is recorded and sent; a preview that no longer matches is refused."""
+    values = _answer_values()
+    staged = []
+
+    def action(task):
+        staged.extend(answer_drafts.read(task, request.form.get("preview", ""), outcome=values["outcome"],
+                                         message=values["message"], reasons=values["reasons"] or None))
         routing.answer_task(task, _actor(task), outcome=values["outcome"], message=values["message"],
-                            reasons=values["reasons"] or None, files=files)
+                            reasons=values["reasons"] or None, files=answer_drafts.streams(staged))
         return None
 
     result = _act(token, action, values=values)
     if result is not None:
         return result
+    answer_drafts.discard(staged)   # the files are now the request's documents
     flash(_("Your answer was recorded. IDOMED will send it to the requester."), "success")
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 

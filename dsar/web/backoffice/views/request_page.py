@@ -13,7 +13,7 @@ from .... import lifecycle
 from ....deadlines import can_extend, legal_day
 from ....extensions import db
 from ....models import DataRequest, Event, utcnow
-from ....models.enums import DocumentKind, IdentityMethod, Outcome, StaffRole, Status, TaskStatus
+from ....models.enums import DocumentKind, IdentityMethod, Outcome, StaffRole, Status
 from ....policy import evaluate_rights, localized
 from ....services import answer_templates
 from ....services import checklist as checklist_service
@@ -109,8 +109,6 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
         answer_templates=[o.value for o in Outcome],
         **labels(),
     )
-    # A professional's answer went straight to the patient: its text is not shown (policy art. 8.2).
-    ctx["answered_by_task"] = next((t for t in ctx["tasks"] if t.status == TaskStatus.ANSWERED), None)
     ctx["pdf_pages"] = _pdf_pages(ctx["identity_documents"])
     ctx["can_act"] = current_user.role != StaffRole.AUDITOR
     return render_template("backoffice/request.html", **ctx), status
