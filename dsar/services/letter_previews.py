@@ -38,9 +38,11 @@ def staff_letter(req: DataRequest, kind: str) -> bytes:
     return render_letter(kind, req, _language(req))
 
 
-def answer_letter(req: DataRequest, *, outcome: str, message: str, reasons: str | None) -> bytes:
+def answer_letter(req: DataRequest, *, outcome: str, message: str, reasons: str | None,
+                  without_contact: bool = False) -> bytes:
     """The letter the answer being written would produce (``fulfilment.after_answer``: a refusal is a refusal
-    letter), drawn with the form's values on the request in memory and put back before returning."""
+    letter), drawn with the form's values on the request in memory and put back before returning.
+    ``without_contact`` leaves out the requester's address and email (the professional's preview)."""
     try:
         outcome = Outcome(outcome)
     except ValueError:
@@ -56,6 +58,6 @@ def answer_letter(req: DataRequest, *, outcome: str, message: str, reasons: str 
         try:
             req.outcome, req.answer_message = outcome, message.strip()
             req.refusal_reasons = (reasons or "").strip() or None
-            return render_letter(kind, req, _language(req))
+            return render_letter(kind, req, _language(req), without_contact=without_contact)
         finally:
             req.outcome, req.answer_message, req.refusal_reasons = saved

@@ -80,7 +80,7 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     # A refusal without reasons: the page comes back with the message next to the field.
     page.get_by_label("Refusée (indiquez les motifs)", exact=True).check()
     page.get_by_label("Votre réponse au demandeur").fill("Je ne peux pas donner suite.")
-    page.get_by_role("button", name="Envoyer ma réponse").click()
+    page.get_by_role("button", name="Voir ma réponse avant l'envoi").click()
     page.wait_for_load_state()
     summary = page.get_by_role("alert")
     assert "Veuillez corriger les points suivants" in summary.first.inner_text()
@@ -97,7 +97,18 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     page.set_input_files("#task-files", files=[{"name": "donnees.pdf", "mimeType": "application/pdf",
                                                 "buffer": valid_pdf()}])
     page.screenshot(path=str(artifacts / "professional-04-answer-filled.png"), full_page=True)
-    page.get_by_role("button", name="Envoyer ma réponse").click()
+    page.get_by_role("button", name="Voir ma réponse avant l'envoi").click()
+    page.wait_for_load_state()
+    # Step 1 of 2 (issue 18): the letter and the files as they will go; nothing sent or recorded yet.
+    assert page.get_by_role("heading", level=1).inner_text() == "Vérifiez votre réponse avant son envoi"
+    assert page.evaluate("document.activeElement.id") == "preview-title"
+    page.locator("#preview-letter img").first.wait_for()
+    assert page.locator("#preview-letter img").first.evaluate("img => img.complete && img.naturalWidth > 100")
+    assert "donnees.pdf" in page.locator("#preview-files").inner_text()
+    with app.app_context():
+        assert db.session.get(DataRequest, request_id).status != Status.ANSWERED
+    page.screenshot(path=str(artifacts / "professional-045-answer-preview.png"), full_page=True)
+    page.get_by_role("button", name="Confirmer et envoyer ma réponse").click()
     page.wait_for_load_state()
     assert "Votre réponse a été enregistrée" in page.locator(".flashes").inner_text()
     assert "Vous avez répondu à cette demande" in page.locator("main").inner_text()

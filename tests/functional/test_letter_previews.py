@@ -71,3 +71,15 @@ def test_an_answer_starts_from_the_text_for_its_type_outcome_and_language(app, p
     assert "We cannot act on it" in refused and english.reference in refused
     plain = client.get(f"/backoffice/requests/{req.reference}?answer_template=nonsense")
     assert plain.status_code == 200
+
+
+def test_the_professionals_preview_leaves_out_the_requesters_contact_details(app, policy):
+    from dsar.services import letter_previews
+
+    req = _request(policy, email="camille.contact@example.test")
+    with app.test_request_context():
+        shown = pdf_text(letter_previews.answer_letter(req, outcome="no_data", message="Rien.", reasons=None,
+                                                       without_contact=True))
+        full = pdf_text(letter_previews.answer_letter(req, outcome="no_data", message="Rien.", reasons=None))
+    assert "camille.contact@example.test" not in shown and req.reference in shown
+    assert "camille.contact@example.test" in full

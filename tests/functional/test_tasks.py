@@ -431,6 +431,7 @@ def test_the_preview_shows_the_letter_and_the_files_and_records_nothing(app, cli
     assert preview.status_code == 200 and "Vérifiez votre réponse avant son envoi" in page
     assert "Rien n'a encore été envoyé" in page and "dossier-2024.pdf" in page
     assert re.search(r'<img class="document-page" src="data:image/png;base64,', page)   # the letter, drawn
+    assert SUBJECT_EMAIL not in page
     db.session.expire_all()
     assert _counts() == before and reload(routed).status == Status.IN_PROGRESS
     assert reload(task).status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)

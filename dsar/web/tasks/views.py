@@ -253,7 +253,7 @@ def answer_POST(token: str):
                                       reasons=values["reasons"] or None, uploads=uploads,
                                       max_bytes=_policy().identity.max_size_bytes)
         letter = letter_previews.answer_letter(task.request, outcome=values["outcome"], message=values["message"],
-                                               reasons=values["reasons"] or None)
+                                               reasons=values["reasons"] or None, without_contact=True)
         return render_template("tasks/answer_preview.html", token=token, task=task, reference=task.request.reference,
                                values=values, preview=preview, letter_pages=_letter_pages(letter),
                                outcome_label=dict((str(v), _(label)) for v, label in OUTCOMES).get(values["outcome"]),
