@@ -24,6 +24,7 @@ from ..models import ProfessionalTask, utcnow
 from ..models.enums import Outcome, Status
 from ..tokens import TokenError, make_token, read_token
 from . import actions, documents, routing
+from .letter_previews import answer_outcome
 from .routing import MAX_ANSWER_FILES
 
 PURPOSE = "task-answer-preview"
@@ -74,12 +75,7 @@ def check(task: ProfessionalTask, *, outcome: str, message: str, reasons: str | 
     if Status(req.status) not in (Status.OPEN, Status.IN_PROGRESS):
         raise Conflict(N_("IDOMED is waiting for the requester's clarification: the answer can be given once they reply."),
                        code="awaiting_requester")
-    try:
-        outcome = Outcome(outcome)
-    except ValueError:
-        raise InvalidInput(N_("Choose an outcome."), code="bad_outcome", field="outcome") from None
-    if not (message or "").strip():
-        raise InvalidInput(N_("This field is required."), code="required", field="message")
+    outcome = answer_outcome(outcome, message)
     if outcome in (Outcome.REFUSED, Outcome.PARTLY_GRANTED) and not (reasons or "").strip():
         raise InvalidInput(N_("Give the reasons for refusing all or part of the request (GDPR art. 12(4))."),
                            code="required", field="reasons")

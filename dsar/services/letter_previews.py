@@ -38,17 +38,23 @@ def staff_letter(req: DataRequest, kind: str) -> bytes:
     return render_letter(kind, req, _language(req))
 
 
-def answer_letter(req: DataRequest, *, outcome: str, message: str, reasons: str | None,
-                  without_contact: bool = False) -> bytes:
-    """The letter the answer being written would produce (``fulfilment.after_answer``: a refusal is a refusal
-    letter), drawn with the form's values on the request in memory and put back before returning.
-    ``without_contact`` leaves out the requester's address and email (the professional's preview)."""
+def answer_outcome(outcome: str, message: str) -> Outcome:
+    """What every answer needs, whoever writes it: a known outcome and a text (lifecycle.answer checks it too)."""
     try:
         outcome = Outcome(outcome)
     except ValueError:
         raise InvalidInput(N_("Choose an outcome."), code="bad_outcome", field="outcome") from None
     if not (message or "").strip():
         raise InvalidInput(N_("This field is required."), code="required", field="message")
+    return outcome
+
+
+def answer_letter(req: DataRequest, *, outcome: str, message: str, reasons: str | None,
+                  without_contact: bool = False) -> bytes:
+    """The letter the answer being written would produce (``fulfilment.after_answer``: a refusal is a refusal
+    letter), drawn with the form's values on the request in memory and put back before returning.
+    ``without_contact`` leaves out the requester's address and email (the professional's preview)."""
+    outcome = answer_outcome(outcome, message)
     if req.is_final:
         raise IllegalTransition(N_("This request is closed: no letter can be sent about it now."), code="final")
     _check_no_blocker()

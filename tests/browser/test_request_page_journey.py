@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pyotp
 import pytest
 
-from backoffice_support import staff_with_totp
+from backoffice_support import browser_sign_in, staff_with_totp
 from dsar.extensions import db
 from dsar.models.enums import Status
-from factories import PASSWORD, make_request
+from factories import make_request
 
 pytestmark = pytest.mark.browser
 
@@ -22,28 +21,21 @@ def _in_viewport(page, selector: str) -> bool:
         " return r.top >= -1 && r.top < window.innerHeight && r.bottom > 0; }")
 
 
-def _sign_in(page, base, email, secret):
-    page.goto(f"{base}/backoffice/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/backoffice/login/code$"))
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/backoffice/$"))
+def _dpo_and_request(app, email: str) -> tuple[str, str]:
+    """A DPO with TOTP and a request in progress; returns the TOTP secret and the request's reference."""
+    with app.app_context():
+        policy = app.extensions["dsar_policy"]
+        _, secret = staff_with_totp("dpo", email=email, name="Dana Page")
+        req = make_request(policy=policy, status=Status.IN_PROGRESS, subject_kind="professional",
+                           activities=["client_file"])
+        db.session.commit()
+        return secret, req.reference
 
 
 def test_a_refused_action_opens_on_its_error(live_server, page, artifacts):
     app, base = live_server()
-    with app.app_context():
-        policy = app.extensions["dsar_policy"]
-        _, secret = staff_with_totp("dpo", email="dpo.fail@example.test", name="Dana Fail")
-        req = make_request(policy=policy, status=Status.IN_PROGRESS, subject_kind="professional",
-                           activities=["client_file"])
-        db.session.commit()
-        reference = req.reference
-
-    _sign_in(page, base, "dpo.fail@example.test", secret)
+    secret, reference = _dpo_and_request(app, "dpo.fail@example.test")
+    browser_sign_in(page, base, "dpo.fail@example.test", secret)
     page.goto(f"{base}/backoffice/requests/{reference}")
     # The actions the status allows come before the record of the request (facts, documents, rights, timeline).
     actions_y = page.locator("#actions-title").bounding_box()["y"]
@@ -71,15 +63,8 @@ def test_a_refused_action_opens_on_its_error(live_server, page, artifacts):
 
 def test_an_answer_starts_from_its_text_and_its_letter_is_seen_before_recording(live_server, page, artifacts):
     app, base = live_server()
-    with app.app_context():
-        policy = app.extensions["dsar_policy"]
-        _, secret = staff_with_totp("dpo", email="dpo.preview@example.test", name="Dana Preview")
-        req = make_request(policy=policy, status=Status.IN_PROGRESS, subject_kind="professional",
-                           activities=["client_file"])
-        db.session.commit()
-        reference = req.reference
-
-    _sign_in(page, base, "dpo.preview@example.test", secret)
+    secret, reference = _dpo_and_request(app, "dpo.preview@example.test")
+    browser_sign_in(page, base, "dpo.preview@example.test", secret)
     page.goto(f"{base}/backoffice/requests/{reference}")
     page.locator("#answer-templates a", has_text="Refusée").click()
     page.wait_for_url(re.compile(r".*answer_template=refused#form-answer$"))
