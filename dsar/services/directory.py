@@ -384,7 +384,7 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
 
 
 def import_professionals(stream: BinaryIO | TextIO) -> ImportReport:
-    """Import professionals from a CSV file (header: external_id, first_name, last_name, email, rpps, language,
+    """Import professionals from a CSV file (header: external_id, first_name, last_name, title, email, rpps, language,
     active, contract_ended_on; comma, semicolon or tab separated; UTF-8, or Windows-1252 as Excel writes it)."""
     return _import_csv(stream, "professionals", PROFESSIONAL_FIELDS, PROFESSIONAL_REQUIRED, upsert_professionals)
 
