@@ -14,7 +14,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .errors import DomainError, N_
 
-PURPOSES = {"confirm-email", "status", "task", "download", "password-reset"}
+PURPOSES = {"confirm-email", "status", "task", "download", "password-reset",
+            "task-answer-preview"}  # a professional's answer between its preview and its confirmation (issue 18)
 
 
 class TokenError(DomainError):

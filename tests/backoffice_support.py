@@ -63,3 +63,17 @@ def add_identity_document(req, policy, *, data: bytes | None = None, actor=None)
 
     return store_document(req, DocumentKind.IDENTITY, io.BytesIO(data or png_bytes()), filename="carte-identite.png",
                           declared_type="image/png", actor=actor or Actor.system("requester"), policy=policy)
+
+
+def browser_sign_in(page, base: str, email: str, secret: str) -> None:
+    """Chromium: sign in with the password, then the TOTP code, and land on the queue."""
+    import re
+
+    page.goto(f"{base}/backoffice/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/backoffice/login/code$"))
+    page.fill("#code", totp_code(secret))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/backoffice/$"))

@@ -59,3 +59,19 @@ def outbox(template: str | None = None, to: str | None = None) -> list[OutboxMes
     if to:
         query = query.filter(OutboxMessage.recipient == to)
     return query.order_by(OutboxMessage.id).all()
+
+
+def answer_task_page(client, task, data, **kw):
+    """The professional's two steps (issue 18): the answer's preview, then its confirmation with what the preview
+    page carries. Returns the preview's response when it is not a preview (an error), else the confirmation's."""
+    import html as _html
+    import re as _re
+
+    preview = client.post(task_path(task, "answer"), data=data, **kw)
+    page = preview.get_data(as_text=True)
+    if preview.status_code != 200 or 'name="preview"' not in page:
+        return preview
+    fields = {name: _html.unescape(value) for name, value in
+              _re.findall(r'<input type="hidden" name="(preview|outcome|message|reasons)" value="([^"]*)"', page)}
+    headers = {k: v for k, v in kw.items() if k == "headers"}
+    return client.post(task_path(task, "answer/confirm"), data=fields, **headers)

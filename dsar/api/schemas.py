@@ -189,6 +189,7 @@ class ProfessionalRowSchema(ma.Schema):
     external_id = Text(64, required=True, metadata={"description": "The professional's identifier in the application"})
     first_name = Text(120, allow_none=True)
     last_name = Text(120, allow_none=True)
+    title = Text(40, allow_none=True, metadata={"description": "How a letter greets them: Docteur, Madame, Monsieur…"})
     email = Email(allow_none=True)
     rpps = ma.fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9]{11}$"),
                             metadata={"description": "RPPS number: 11 digits, the last a Luhn check digit"})

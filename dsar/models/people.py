@@ -27,6 +27,7 @@ class Professional(db.Model):
     external_id: Mapped[str] = mapped_column(sa.String(64), unique=True, comment="Identifier in the application")
     first_name: Mapped[str] = mapped_column(sa.String(120), comment="Given name")
     last_name: Mapped[str] = mapped_column(sa.String(120), comment="Family name")
+    title: Mapped[str | None] = mapped_column(sa.String(40), comment="How a letter greets them (Docteur, Madame…), if known")
     email: Mapped[str] = mapped_column(sa.String(254), index=True, comment="Where task links are sent, lower-cased")
     rpps: Mapped[str | None] = mapped_column(sa.String(11), index=True, comment="RPPS number (11 digits)")
     language: Mapped[str] = mapped_column(sa.String(2), default="fr", comment="Language of emails to them")
@@ -38,6 +39,11 @@ class Professional(db.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def greeting_name(self) -> str:
+        """The name a letter greets them by: "Docteur Garnier" with a title, else "Hélène Garnier" (issue 18)."""
+        return f"{self.title} {self.last_name}".strip() if self.title else self.full_name
 
     @hybrid_method
     def is_live(self, today: date) -> bool:

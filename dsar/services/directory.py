@@ -41,7 +41,7 @@ from ..models import CareLink, Professional, utcnow
 #: whoever keeps tasks for them (services/routing) takes those back. Receivers return how many they withdrew.
 professionals_left = Namespace().signal("professionals-left")
 
-PROFESSIONAL_FIELDS = ("external_id", "first_name", "last_name", "email", "rpps", "language", "active", "contract_ended_on")
+PROFESSIONAL_FIELDS = ("external_id", "first_name", "last_name", "title", "email", "rpps", "language", "active", "contract_ended_on")
 PROFESSIONAL_REQUIRED = ("external_id", "first_name", "last_name", "email")
 CARE_LINK_FIELDS = ("professional_external_id", "patient_ref", "patient_email", "patient_phone", "patient_birth_date",
                     "active", "ended_on")
@@ -198,6 +198,7 @@ def _professional_values(row: dict) -> dict:
         "external_id": lambda v: _bounded(v, 64),
         "first_name": lambda v: _bounded(v, 120),
         "last_name": lambda v: _bounded(v, 120),
+        "title": lambda v: _bounded(v, 40),
         "email": normalise_email,
         "rpps": normalise_rpps,
         "language": _language,
@@ -286,7 +287,7 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
                 continue
             db.session.add(Professional(
                 external_id=key, first_name=values["first_name"], last_name=values["last_name"],
-                email=values["email"], rpps=rpps, language=values.get("language", "fr"),
+                title=values.get("title"), email=values["email"], rpps=rpps, language=values.get("language", "fr"),
                 active=values.get("active", True), contract_ended_on=values.get("contract_ended_on")))
             report.created += 1
         else:
@@ -312,7 +313,7 @@ def upsert_professionals(rows: Iterable[dict], *, lines: list[int] | None = None
 
 
 def import_professionals(stream: BinaryIO | TextIO) -> ImportReport:
-    """Import professionals from a CSV file (header: external_id, first_name, last_name, email, rpps, language,
+    """Import professionals from a CSV file (header: external_id, first_name, last_name, title, email, rpps, language,
     active, contract_ended_on; comma, semicolon or tab separated; UTF-8, or Windows-1252 as Excel writes it)."""
     return _import_csv(stream, "professionals", PROFESSIONAL_FIELDS, PROFESSIONAL_REQUIRED, upsert_professionals)
 

@@ -20,10 +20,11 @@ from routing_support import care_link, patient_request, professional
 pytestmark = pytest.mark.browser
 
 
-def _route_a_request(app, *, email: str, pro_email: str, first_name: str, last_name: str, details: str) -> int:
+def _route_a_request(app, *, email: str, pro_email: str, first_name: str, last_name: str, details: str,
+                     title: str | None = None) -> int:
     with app.app_context():
         policy = app.extensions["dsar_policy"]
-        pro = professional(first_name="Hélène", last_name="Garnier", email=pro_email)
+        pro = professional(first_name="Hélène", last_name="Garnier", email=pro_email, title=title)
         care_link(pro, email=email)
         req = patient_request(policy, email=email, first_name=first_name, last_name=last_name,
                               received_at=utcnow() - timedelta(days=3), details=details)
@@ -55,9 +56,12 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     app, base = live_server()
     request_id = _route_a_request(app, email="camille@example.test", pro_email="dr.garnier@example.test",
                                   first_name="Camille", last_name="Fontaine",
-                                  details="Je souhaite une copie de mes données dans l'application.")
+                                  details="Je souhaite une copie de mes données dans l'application.",
+                                  title="Docteur")
     link = _link_from_mail(mailbox, "dr.garnier@example.test", run_jobs)
     assert link.startswith(base)
+    # Greeted as a French letter would (issue 18): the directory's title and the family name.
+    assert mailbox.text(mailbox.to("dr.garnier@example.test")[-1]).startswith("Bonjour Docteur Garnier,")
     console = _watch_console(page)
 
     page.goto(link)
@@ -80,7 +84,7 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     # A refusal without reasons: the page comes back with the message next to the field.
     page.get_by_label("Refusée (indiquez les motifs)", exact=True).check()
     page.get_by_label("Votre réponse au demandeur").fill("Je ne peux pas donner suite.")
-    page.get_by_role("button", name="Envoyer ma réponse").click()
+    page.get_by_role("button", name="Voir ma réponse avant l'envoi").click()
     page.wait_for_load_state()
     summary = page.get_by_role("alert")
     assert "Veuillez corriger les points suivants" in summary.first.inner_text()
@@ -97,7 +101,18 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     page.set_input_files("#task-files", files=[{"name": "donnees.pdf", "mimeType": "application/pdf",
                                                 "buffer": valid_pdf()}])
     page.screenshot(path=str(artifacts / "professional-04-answer-filled.png"), full_page=True)
-    page.get_by_role("button", name="Envoyer ma réponse").click()
+    page.get_by_role("button", name="Voir ma réponse avant l'envoi").click()
+    page.wait_for_load_state()
+    # Step 1 of 2 (issue 18): the letter and the files as they will go; nothing sent or recorded yet.
+    assert page.get_by_role("heading", level=1).inner_text() == "Vérifiez votre réponse avant son envoi"
+    assert page.evaluate("document.activeElement.id") == "preview-title"
+    page.locator("#preview-letter img").first.wait_for()
+    assert page.locator("#preview-letter img").first.evaluate("img => img.complete && img.naturalWidth > 100")
+    assert "donnees.pdf" in page.locator("#preview-files").inner_text()
+    with app.app_context():
+        assert db.session.get(DataRequest, request_id).status != Status.ANSWERED
+    page.screenshot(path=str(artifacts / "professional-045-answer-preview.png"), full_page=True)
+    page.get_by_role("button", name="Confirmer et envoyer ma réponse").click()
     page.wait_for_load_state()
     assert "Votre réponse a été enregistrée" in page.locator(".flashes").inner_text()
     assert "Vous avez répondu à cette demande" in page.locator("main").inner_text()
@@ -105,9 +120,17 @@ def test_a_professional_acknowledges_and_answers_from_the_email(live_server, pag
     page.screenshot(path=str(artifacts / "professional-05-answered.png"), full_page=True)
     assert console == []
 
+    # Staff are told (issue 18): the reference, the outcome and the day, never the answer nor its files.
+    run_jobs()
+    told = [m for m in mailbox.to("dpo@example.test") if "le professionnel a répondu" in m["Subject"]]
+    assert len(told) == 1
+    body = told[0]["Subject"] + mailbox.text(told[0]) + mailbox.html(told[0])
+    assert "Accordée" in body and "Vous trouverez ci-joint la copie" not in body and "donnees.pdf" not in body
+
     with app.app_context():
         req = db.session.get(DataRequest, request_id)
         assert req.status == Status.ANSWERED and req.outcome == "granted"
+        assert req.reference in body
         assert req.tasks[-1].status == TaskStatus.ANSWERED
         assert [d.mime for d in req.documents if d.kind == "answer"] == ["application/pdf"]
 

@@ -3,17 +3,15 @@ requests of the queue and takes them with "assign to me"; the queue shows them a
 Screenshot: test-artifacts/screenshots/backoffice-queue-bulk.png."""
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
-import pyotp
 import pytest
 
-from backoffice_support import add_identity_document, staff_with_totp
+from backoffice_support import add_identity_document, browser_sign_in, staff_with_totp
 from dsar.extensions import db
 from dsar.models import utcnow
 from dsar.models.enums import Status
-from factories import PASSWORD, make_request
+from factories import make_request
 
 pytestmark = pytest.mark.browser
 
@@ -31,14 +29,7 @@ def test_identity_review_first_then_bulk_assign_to_me(live_server, page, artifac
         db.session.commit()
         refs = (review.reference, a.reference, b.reference)
 
-    page.goto(f"{base}/backoffice/login")
-    page.fill("#email", "dpo.bulk@example.test")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/backoffice/login/code$"))
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/backoffice/$"))
+    browser_sign_in(page, base, "dpo.bulk@example.test", secret)
 
     reviews = page.locator("#identity-reviews")
     assert reviews.is_visible() and refs[0] in reviews.inner_text() and "4 jours" in reviews.inner_text()

@@ -138,6 +138,7 @@ EXPECTED: dict[str, dict] = {
     "tasks.task_GET": token_route("task", 200, 200),
     "tasks.acknowledge_POST": token_route("task", 303, 303),
     "tasks.answer_POST": token_route("task", 422, 422),
+    "tasks.answer_confirm_POST": token_route("task", 409, 409),   # no preview confirmed: nothing sent (issue 18)
     "tasks.decline_POST": token_route("task", 422, 422),
     "tasks.extension_POST": token_route("task", 422, 422),
     "tasks.help_POST": token_route("task", 422, 422),
@@ -194,6 +195,9 @@ EXPECTED: dict[str, dict] = {
     "backoffice.restriction_lift_POST": staff_only({"admin", "dpo"}, PASSES, "POST"),
     "backoffice.rectification_propose_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.letter_POST": staff_only(WRITERS, PASSES, "POST"),
+    # Letters seen before they go out (issue 18): nothing chosen or written, the form comes back with its error.
+    "backoffice.letter_preview_POST": staff_only(WRITERS, 422, "POST"),
+    "backoffice.answer_preview_POST": staff_only(WRITERS, 422, "POST"),
     "backoffice.link_reissue_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_POST": staff_only(WRITERS, PASSES, "POST"),
     "backoffice.portable_data_remove_POST": staff_only(WRITERS, PASSES, "POST"),

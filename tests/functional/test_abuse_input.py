@@ -42,6 +42,7 @@ from factories import PASSWORD, make_professional, make_request
 from fulfilment_support import pdf_text, read_stored
 from hostile_files import valid_jpeg, valid_pdf
 from public_support import FORM, csrf_token, web_request
+from routing_support import answer_task_page
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -217,8 +218,11 @@ def test_what_a_professional_types_and_a_hostile_directory_entry_are_escaped(app
 
     assert professional.post(f"/task/{token}/help", data={"question": payload("help-question")}).status_code == 303
     assert professional.post(f"/task/{token}/extension", data={"reason": payload("pro-extension")}).status_code == 303
-    r = professional.post(f"/task/{token}/answer", data={"outcome": "refused", "message": payload("pro-message"),
-                                                          "reasons": payload("pro-reasons")})
+    preview = professional.post(f"/task/{token}/answer", data={"outcome": "refused", "message": payload("pro-message"),
+                                                                "reasons": payload("pro-reasons")})
+    assert_shown_escaped(preview.get_data(as_text=True), "pro-message", "answer preview")
+    r = answer_task_page(professional, routing.live_task(req), {"outcome": "refused", "message": payload("pro-message"),
+                                                                "reasons": payload("pro-reasons")})
     assert r.status_code == 303, r.get_data(as_text=True)[:2000]
 
     dpo, _ = signed_in_client(app, "dpo")

@@ -93,3 +93,16 @@ def test_care_links_are_upserted_and_ended(client, app):
     unknown = sync_links(client, secret, [{"professional_external_id": "nobody", "patient_ref": "pat-9",
                                            "patient_email": "pat9@example.test"}]).get_json()
     assert unknown["created"] == 0 and len(unknown["rejected"]) == 1
+
+
+def test_a_title_is_taken_and_greets_the_professional(client, app):
+    """Issue 18: "Bonjour Docteur Martin," — the directory says how a letter greets a professional."""
+    _, secret = make_key("directory")
+    rows = [dict(PROS[0], title="Docteur"), PROS[1]]
+    assert sync_pros(client, secret, rows).status_code == 200
+    alice = db.session.scalar(sa.select(Professional).where(Professional.external_id == "pro-1"))
+    paul = db.session.scalar(sa.select(Professional).where(Professional.external_id == "pro-2"))
+    assert alice.title == "Docteur" and alice.greeting_name == "Docteur Martin"
+    assert paul.title is None and paul.greeting_name == "Paul Bernard"
+    too_long = sync_pros(client, secret, [{"external_id": "pro-2", "title": "D" * 41}])
+    assert too_long.status_code in (200, 422) and paul.title is None

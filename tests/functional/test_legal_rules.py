@@ -25,7 +25,7 @@ from dsar.models.enums import DocumentKind, Status
 from dsar.services import checklist, routing
 from factories import make_request
 from hostile_files import valid_pdf
-from routing_support import care_link, patient_request, professional, task_of, task_path
+from routing_support import answer_task_page, care_link, patient_request, professional, task_of, task_path
 
 
 def act(client, secret, reference, **body):
@@ -192,7 +192,7 @@ def test_the_task_page_shows_the_checklist_and_the_professional_ticks_it(app, cl
         assert res.status_code == 303
     page = text(client.get(task_path(task)))
     assert "Faite le" in page and "Hélène Garnier" in page
-    answer = client.post(task_path(task, "answer"), data={
+    answer = answer_task_page(client, task, {
         "outcome": "granted", "message": "Voici la copie.",
         "files": [(io.BytesIO(valid_pdf()), "dossier.pdf", "application/pdf")]}, content_type="multipart/form-data")
     assert answer.status_code == 303, text(answer)[-1500:]

@@ -21,7 +21,7 @@ from dsar.tokens import make_token
 from factories import make_staff
 from hostile_files import hostile_corpus, valid_pdf, valid_png
 from outbox_support import text_as_sent
-from routing_support import care_link, outbox, patient_request, professional, task_of, task_path
+from routing_support import answer_task_page, care_link, outbox, patient_request, professional, task_of, task_path
 
 UA = {"User-Agent": "Mozilla/5.0 (pytest professional)"}
 SUBJECT_EMAIL = "camille.private@example.test"
@@ -68,7 +68,7 @@ def test_the_page_shows_what_is_needed_to_act_and_no_more(client, routed):
     today = legal_day(utcnow())
     left = days_left(today, routed.due_date)
     for shown in (routed.reference, "Droit d'accès", "RGPD art. 15", "Camille Fontaine", DETAILS,
-                  f"{left} jours restants", "Accuser réception", "Envoyer ma réponse", "Demander une prolongation",
+                  f"{left} jours restants", "Accuser réception", "Voir ma réponse avant l'envoi", "Demander une prolongation",
                   "Ce n'est pas mon patient", "Demander l'aide du DPO", "Ce que ce droit couvre ici"):
         assert shown in page, shown
     # Not needed to act: the subject's contact data and birth date, the requester's address, identity papers.
@@ -201,7 +201,7 @@ def test_acknowledge(client, routed):
 
 def test_answer_with_files(app, client, routed):
     task = task_of(routed)
-    response = client.post(task_path(task, "answer"), data={
+    response = answer_task_page(client, task, {
         "outcome": "granted", "message": "Voici la copie de vos données.",
         "files": [(io.BytesIO(valid_pdf()), "dossier.pdf", "application/pdf"),
                   (io.BytesIO(valid_png()), "capture.png", "image/png")],
@@ -278,7 +278,7 @@ def test_an_answer_while_the_clock_is_paused_is_a_conflict(app, client, routed):
     db.session.commit()
     task = task_of(routed)
     page = html(client.get(task_path(task)))
-    assert "Seule une question sur l'identité suspend le délai" in page and "Envoyer ma réponse" not in page
+    assert "Seule une question sur l'identité suspend le délai" in page and "Voir ma réponse avant l'envoi" not in page
     response = client.post(task_path(task, "answer"), data={"outcome": "no_data", "message": "Rien."})
     assert response.status_code == 409 and "IDOMED attend une précision du demandeur" in html(response)
 
@@ -354,3 +354,116 @@ def test_renewing_is_rate_limited(make_app):
         client = app.test_client()
         statuses = [client.post("/task/not-a-token/renew").status_code for _ in range(3)]
         assert statuses == [400, 400, 429]
+
+
+# --- staff are told of the professional's answer (issue 18), never of its content (policy art. 8.2) --------------
+
+
+@pytest.mark.parametrize("assigned", [False, True], ids=["dpo-mailbox", "assignee"])
+def test_staff_are_told_the_outcome_and_never_the_answer(app, client, routed, mailbox, run_jobs, assigned):
+    to = "dpo@example.test"
+    if assigned:
+        staff = make_staff("agent", email="agent.suivi@example.test", name="Alex Suivi")
+        routed.assignee_id = staff.id
+        db.session.commit()
+        to = "agent.suivi@example.test"
+    task = task_of(routed)
+    secret_text = "Vos comptes rendus de consultation sont joints, avec mes remarques."
+    response = answer_task_page(client, task, {
+        "outcome": "partly_granted", "message": secret_text, "reasons": "Notes personnelles du praticien exclues.",
+        "files": [(io.BytesIO(valid_pdf()), "compte-rendu-cardiologie.pdf", "application/pdf")],
+    }, content_type="multipart/form-data", headers=UA)
+    assert response.status_code == 303, html(response)
+    run_jobs()
+    mailbox.wait_for(1)
+    sent = [m for m in mailbox.to(to)]
+    notices = [m for m in sent if routed.reference in m["Subject"] and "répondu" in m["Subject"]]
+    assert len(notices) == 1, [m["Subject"] for m in mailbox.messages]
+    body = notices[0]["Subject"] + mailbox.text(notices[0]) + mailbox.html(notices[0])
+    assert routed.reference in body and "Accordée en partie" in body and "Hélène Garnier" in body
+    assert str(legal_day(utcnow()).year) in body
+    for secret in (secret_text, "comptes rendus", "compte-rendu-cardiologie", "Notes personnelles", "Camille",
+                   SUBJECT_EMAIL):
+        assert secret not in body, secret
+    # The request page shows that the professional answered: the day and the outcome.
+    if assigned:
+        return
+    from backoffice_support import signed_in_client
+
+    dpo_client, _ = signed_in_client(app, "dpo", email="dpo.suivi@example.test")
+    page = html(dpo_client.get(f"/backoffice/requests/{routed.reference}"))
+    assert f"task-{task.id}-answered" in page and "Accordée en partie" in page
+
+
+@pytest.mark.parametrize("title, greeting", [("Docteur", "Bonjour Docteur Garnier,"), (None, "Bonjour Hélène Garnier,")])
+def test_the_professional_is_greeted_as_a_french_letter_would(app, policy, title, greeting):
+    pro = professional(first_name="Hélène", last_name="Garnier", email="dr.garnier@example.test", title=title)
+    care_link(pro, email=SUBJECT_EMAIL)
+    req = patient_request(policy, email=SUBJECT_EMAIL, first_name="Camille", last_name="Fontaine")
+    assert routing.auto_route(req, Actor.system()) == "routed_to_professional"
+    db.session.commit()
+    message = outbox("task_assigned", to="dr.garnier@example.test")[0]
+    assert message.body_text.startswith(greeting) and greeting in message.body_html
+
+
+# --- the answer is seen before it goes: preview, then confirm (issue 18) ----------------------------------------
+
+
+def _counts():
+    from dsar.models import Document, OutboxMessage
+
+    return tuple(db.session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Event, OutboxMessage, Document))
+
+
+def _hidden(page: str) -> dict:
+    return {name: html_module.unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="(preview|outcome|message|reasons)" value="([^"]*)"', page)}
+
+
+def test_the_preview_shows_the_letter_and_the_files_and_records_nothing(app, client, routed):
+    task = task_of(routed)
+    before = _counts()
+    preview = client.post(task_path(task, "answer"), data={
+        "outcome": "granted", "message": "Voici la copie de vos données.",
+        "files": [(io.BytesIO(valid_pdf()), "dossier-2024.pdf", "application/pdf")],
+    }, content_type="multipart/form-data", headers=UA)
+    page = html(preview)
+    assert preview.status_code == 200 and "Vérifiez votre réponse avant son envoi" in page
+    assert "Rien n'a encore été envoyé" in page and "dossier-2024.pdf" in page
+    assert re.search(r'<img class="document-page" src="data:image/png;base64,', page)   # the letter, drawn
+    assert SUBJECT_EMAIL not in page
+    db.session.expire_all()
+    assert _counts() == before and reload(routed).status == Status.IN_PROGRESS
+    assert reload(task).status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+    fields = _hidden(page)
+    assert set(fields) == {"preview", "outcome", "message", "reasons"}
+    done = client.post(task_path(task, "answer/confirm"), data=fields, headers=UA)
+    assert done.status_code == 303
+    req = reload(routed)
+    assert req.status == Status.ANSWERED and [d.display_name for d in req.documents if d.kind == "answer"] == ["dossier-2024.pdf"]
+
+
+def test_a_stale_or_changed_preview_is_refused_and_nothing_is_sent(app, client, routed):
+    task = task_of(routed)
+    preview = client.post(task_path(task, "answer"), data={"outcome": "no_data", "message": "Rien."}, headers=UA)
+    fields = _hidden(html(preview))
+    before = _counts()
+    changed = client.post(task_path(task, "answer/confirm"), data=dict(fields, message="Autre chose."), headers=UA)
+    assert changed.status_code == 409 and "Cet aperçu n'est plus à jour" in html(changed)
+    forged = client.post(task_path(task, "answer/confirm"), data=dict(fields, preview="forged"), headers=UA)
+    assert forged.status_code == 409
+    # The request moved meanwhile (a note by staff moves its version): the preview no longer stands.
+    lifecycle.add_note(routed, Actor.for_staff(make_staff("agent")), "Vu.")
+    db.session.commit()
+    stale = client.post(task_path(task, "answer/confirm"), data=fields, headers=UA)
+    assert stale.status_code == 409 and "Rien n'a été envoyé" in html(stale)
+    db.session.expire_all()
+    assert _counts()[1:] == before[1:] and reload(routed).status == Status.IN_PROGRESS
+
+
+def test_the_reasons_field_says_one_thing(client, routed):
+    page = html(client.get(task_path(task_of(routed))))
+    label = re.search(r'<label for="task-reasons">(.*?)</label>', page, re.S).group(1)
+    assert "obligatoire en cas de refus total ou partiel" in label and "facultatif" not in label
+    hint = re.search(r'id="task-reasons-hint">(.*?)</p>', page, re.S).group(1)
+    assert "Obligatoire" not in hint and "facultatif" not in hint

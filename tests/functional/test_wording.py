@@ -55,3 +55,14 @@ def test_english_emails_give_sizes_in_kb(app, policy, mailbox, run_jobs):
     mail = next(m for m in mailbox.wait_for(1) if m["To"] == req.requester.email)
     text = mailbox.text(mail)
     assert re.search(r"\(\d+ KB\)", text) and not re.search(r"\d+ Ko\b", text)
+
+
+def test_the_stored_answer_is_labelled_with_a_noun(app, policy):
+    """Issue 18: the answer on the request page read "Répondre" (a verb); it is "Réponse"."""
+    req = make_request(policy=policy, status=Status.IN_PROGRESS)
+    actions.answer(req, staff_actor()[1], outcome="no_data", message="Voici vos données.")
+    db.session.commit()
+    client, _ = signed_in_client(app, "dpo")
+    page = _text(client.get(f"/backoffice/requests/{req.reference}?lang=fr"))
+    assert re.search(r"<dt>Réponse</dt><dd class=\"pre\">Voici vos données.</dd>", page)
+    assert "<dt>Répondre</dt>" not in page

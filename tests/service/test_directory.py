@@ -270,3 +270,19 @@ def test_the_import_commands_print_the_report_and_fail_on_rejections(app, runner
     refused.write_text("external_id,first_name,last_name,email,notes\n", encoding="utf-8")
     result = runner.invoke(args=["import-professionals", str(refused)])
     assert result.exit_code == 1 and "File refused, nothing imported" in result.output
+
+
+def test_a_csv_import_takes_the_title(app):
+    """Issue 18: the directory's CSV may carry how a letter greets the professional."""
+    import io
+
+    from dsar.extensions import db
+    from dsar.models import Professional
+    from dsar.services.directory import import_professionals
+
+    report = import_professionals(io.BytesIO(
+        "external_id;first_name;last_name;title;email\npro-t1;Hélène;Garnier;Docteur;h.garnier@example.test\n"
+        "pro-t2;Paul;Durand;;p.durand@example.test\n".encode()))
+    assert report.created == 2, report.to_dict()
+    pros = {p.external_id: p for p in db.session.query(Professional).all()}
+    assert pros["pro-t1"].greeting_name == "Docteur Garnier" and pros["pro-t2"].greeting_name == "Paul Durand"

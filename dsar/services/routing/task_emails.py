@@ -43,6 +43,7 @@ def email_context(task: ProfessionalTask, language: str, *, now: datetime) -> di
         "due_date": req.due_date,
         "days_left": deadlines.days_left(today, req.due_date) if req.due_date else None,
         "professional_name": task.professional.full_name,
+        "greeting_name": task.professional.greeting_name,  # "Docteur Garnier", else "Hélène Garnier" (issue 18)
         "expires_at": task.expires_at,
         "task_created_on": legal_day(task.created_at),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ... import audit
@@ -19,8 +19,9 @@ from ...services.staff import create_api_key, create_staff_account
 from ...urls import public_url
 from ..common import translate_error
 from . import bp
+from .form_action import form_action
 from .auth import staff_actor, staff_required
-from .views import ROLE_LABELS
+from ...labels import ROLE_LABELS
 
 SCOPE_LABELS = {
     "submit": N_("Submit requests made from an application account"),
@@ -54,10 +55,11 @@ def _send_password_link(staff: Staff, token: str, *, welcome: bool) -> None:
 
 
 def _get_staff(staff_id: int) -> Staff:
-    staff = db.session.get(Staff, staff_id)
-    if staff is None:
-        abort(404)
-    return staff
+    return db.get_or_404(Staff, staff_id)
+
+
+def _to_admin():
+    return redirect(url_for("backoffice.admin_GET"))
 
 
 @bp.get("/admin")
@@ -93,44 +95,44 @@ def admin_staff_create_POST():
 @staff_required("admin")
 def admin_staff_reset_POST(staff_id: int):
     staff = _get_staff(staff_id)
-    token = auth_service.reset_account(staff, staff_actor())
-    _send_password_link(staff, token, welcome=False)
-    db.session.commit()
-    flash(_("Account reset: its sessions are ended and a link to choose a new password was sent to %(email)s.",
-            email=staff.email), "info")
-    return redirect(url_for("backoffice.admin_GET"))
+
+    def reset():
+        _send_password_link(staff, auth_service.reset_account(staff, staff_actor()), welcome=False)
+
+    return form_action(reset, on_error=lambda err, status: _staff_refused(staff, err), done=_to_admin, message=_(
+        "Account reset: its sessions are ended and a link to choose a new password was sent to %(email)s.",
+        email=staff.email))
+
+
+def _staff_refused(staff: Staff, err):
+    return _render(errors={f"staff-{staff.id}": {"form": translate_error(err)}}, status=422)
 
 
 @bp.post("/admin/staff/<int:staff_id>/disable")
 @staff_required("admin")
 def admin_staff_disable_POST(staff_id: int):
     staff = _get_staff(staff_id)
-    try:
-        auth_service.disable_account(staff, staff_actor())
-    except InvalidInput as err:
-        db.session.rollback()
-        return _render(errors={f"staff-{staff.id}": {"form": translate_error(err)}}, status=422)
-    db.session.commit()
-    flash(_("Account disabled: its sessions are ended."), "info")
-    return redirect(url_for("backoffice.admin_GET"))
+    return form_action(lambda: auth_service.disable_account(staff, staff_actor()),
+                       on_error=lambda err, status: _staff_refused(staff, err), done=_to_admin,
+                       message=_("Account disabled: its sessions are ended."))
 
 
 @bp.post("/admin/staff/<int:staff_id>/enable")
 @staff_required("admin")
 def admin_staff_enable_POST(staff_id: int):
-    auth_service.enable_account(_get_staff(staff_id), staff_actor())
-    db.session.commit()
-    flash(_("Account enabled."), "info")
-    return redirect(url_for("backoffice.admin_GET"))
+    staff = _get_staff(staff_id)
+    return form_action(lambda: auth_service.enable_account(staff, staff_actor()),
+                       on_error=lambda err, status: _staff_refused(staff, err), done=_to_admin,
+                       message=_("Account enabled."))
 
 
 @bp.post("/admin/staff/<int:staff_id>/unlock")
 @staff_required("admin")
 def admin_staff_unlock_POST(staff_id: int):
-    auth_service.unlock_account(_get_staff(staff_id), staff_actor())
-    db.session.commit()
-    flash(_("Account unlocked."), "info")
-    return redirect(url_for("backoffice.admin_GET"))
+    staff = _get_staff(staff_id)
+    return form_action(lambda: auth_service.unlock_account(staff, staff_actor()),
+                       on_error=lambda err, status: _staff_refused(staff, err), done=_to_admin,
+                       message=_("Account unlocked."))
 
 
 @bp.post("/admin/keys")
@@ -155,9 +157,7 @@ def admin_key_create_POST():
 @bp.post("/admin/keys/<int:key_id>/revoke")
 @staff_required("admin")
 def admin_key_revoke_POST(key_id: int):
-    key = db.session.get(ApiKey, key_id)
-    if key is None:
-        abort(404)
+    key = db.get_or_404(ApiKey, key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(staff_actor(), "api_key_revoked", stream="api-keys", details={"key_id": key.id})

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 
 from ...errors import DomainError, InvalidInput, N_, PermissionDenied
@@ -22,16 +21,11 @@ from ...policy.text import localized
 from ...services.fulfilment import answers, consent, delivery, erasure, portability, post_mortem, recipients
 from ..common import translate_error
 from . import bp
+from .form_action import form_action
+from .views.support import load_request as _load
 from .auth import staff_actor, staff_required
 
 WRITERS = ("admin", "dpo", "agent")
-
-
-def _load(reference: str) -> DataRequest:
-    req = db.session.scalar(sa.select(DataRequest).where(DataRequest.reference == reference))
-    if req is None:
-        abort(404)
-    return req
 
 
 def _page(req: DataRequest, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
@@ -49,19 +43,12 @@ def _run(reference: str, form: str, action, success: str):
     """Load, act, commit and go back; a failure the user caused comes back on the form, nothing saved."""
     req = _load(reference)
     values = request.form.to_dict()
-    try:
-        action(req)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    except DomainError as err:
-        db.session.rollback()
-        req = _load(reference)
-        status = err.status_code if 400 <= err.status_code < 500 else 422
-        return _page(req, errors={form: {err.field or "form": translate_error(err)}}, values={form: values},
-                     status=status)
-    db.session.commit()
-    return _back(req, _(success))
+
+    def on_error(err, status):
+        return _page(_load(reference), errors={form: {err.field or "form": translate_error(err)}},
+                     values={form: values}, status=status)
+
+    return form_action(lambda: action(req), on_error=on_error, done=lambda: _back(req, _(success)))
 
 
 def _date_field(name: str) -> date | None:

@@ -16,7 +16,7 @@ from ...services import intake as intake_service
 from ..common import translate_error
 from . import bp
 from .auth import staff_actor, staff_required
-from .views import CHANNEL_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS
+from ...labels import CHANNEL_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS
 
 STAFF_CHANNELS = (Channel.POST, Channel.PHONE, Channel.IN_PERSON, Channel.EMAIL)
 SUBJECT_KEYS = ("first_name", "last_name", "email", "phone", "birth_date")

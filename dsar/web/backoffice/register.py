@@ -11,7 +11,7 @@ from ...services import suppression
 from ..common import translate_error
 from . import bp
 from .auth import staff_required
-from .views import _queue_context, filters_from_request
+from .views.queue import _queue_context, filters_from_request
 
 
 @bp.get("/register.csv")

@@ -10,7 +10,7 @@ from ..common import translate_error
 from ...services import stats as stats_service
 from . import bp
 from .auth import staff_required
-from .views import TYPE_LABELS
+from ...labels import TYPE_LABELS
 
 
 PERIODS = (3, 6, 12, 24)

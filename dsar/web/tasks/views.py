@@ -10,6 +10,8 @@ Every opening and every action is recorded. Views parse, call one function of
 """
 from __future__ import annotations
 
+import base64
+
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, refresh
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -24,7 +26,7 @@ from ...models.enums import Outcome, Status, TaskStatus
 from ...policy.errors import PolicyLookupError
 from ...policy.rights import evaluate_rights
 from ...policy.text import localized
-from ...services import checklist, notifications, routing
+from ...services import answer_drafts, checklist, letter_previews, notifications, previews, routing
 from ...services.fulfilment import recording
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
@@ -119,6 +121,7 @@ def _rights(req, lang: str) -> list[dict]:
 
 def _page(task, *, errors: dict | None = None, problems: list | None = None, values: dict | None = None,
           status_code: int = 200):
+
     req = task.request
     policy = _policy()
     lang = _language()
@@ -234,22 +237,58 @@ def acknowledge_POST(token: str):
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 
 
+def _answer_values() -> dict:
+    form = request.form
+    return {"outcome": form.get("outcome", ""), "message": form.get("message", ""), "reasons": form.get("reasons", "")}
+
+
 @bp.post("/<token>/answer")
 @limiter.limit(_limit("action"))
 def answer_POST(token: str):
-    form = request.form
-    values = {"outcome": form.get("outcome", ""), "message": form.get("message", ""), "reasons": form.get("reasons", "")}
-    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    """Step 1 of 2 (issue 18): the answer as it will go — the letter and the files — to confirm; nothing is sent
+    or recorded yet (services/answer_drafts.py keeps the checked files as an encrypted draft)."""
+    values = _answer_values()
+    uploads = [(f.stream, f.filename, f.mimetype) for f in request.files.getlist("files") if f and f.filename]
 
     def action(task):
-        files = [(f.stream, f.filename, f.mimetype) for f in uploads]
+        preview = answer_drafts.stage(task, outcome=values["outcome"], message=values["message"],
+                                      reasons=values["reasons"] or None, uploads=uploads,
+                                      max_bytes=recording.answer_file_limit())
+        letter = letter_previews.answer_letter(task.request, outcome=values["outcome"], message=values["message"],
+                                               reasons=values["reasons"] or None, without_contact=True)
+        return render_template("tasks/answer_preview.html", token=token, task=task, reference=task.request.reference,
+                               values=values, preview=preview, letter_pages=_letter_pages(letter),
+                               outcome_label=dict((str(v), _(label)) for v, label in OUTCOMES).get(values["outcome"]),
+                               human_size=human_size, dpo_email=_dpo_email())
+
+    return _act(token, action, values=values)
+
+
+def _letter_pages(pdf: bytes) -> list[str]:
+    """The letter's pages as pictures (data: URIs, drawn in a child process with limits)."""
+    count = min(previews.page_count(pdf), previews.MAX_PREVIEW_PAGES)
+    return ["data:image/png;base64," + base64.b64encode(previews.render_page(pdf, n)).decode()
+            for n in range(1, count + 1)]
+
+
+@bp.post("/<token>/answer/confirm")
+@limiter.limit(_limit("action"))
+def answer_confirm_POST(token: str):
+    """Step 2 of 2: the answer previewed is recorded and sent; a preview that no longer matches is refused."""
+    values = _answer_values()
+    staged = []
+
+    def action(task):
+        staged.extend(answer_drafts.read(task, request.form.get("preview", ""), outcome=values["outcome"],
+                                         message=values["message"], reasons=values["reasons"] or None))
         routing.answer_task(task, _actor(task), outcome=values["outcome"], message=values["message"],
-                            reasons=values["reasons"] or None, files=files)
+                            reasons=values["reasons"] or None, files=answer_drafts.streams(staged))
         return None
 
     result = _act(token, action, values=values)
     if result is not None:
         return result
+    answer_drafts.discard(staged)   # the files are now the request's documents
     flash(_("Your answer was recorded. IDOMED will send it to the requester."), "success")
     return redirect(url_for("tasks.task_GET", token=token), code=303)
 
