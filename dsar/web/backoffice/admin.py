@@ -18,7 +18,7 @@ from ...services import notifications
 from ...services.staff import create_api_key, create_staff_account
 from ...urls import public_url
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .form_action import form_action
 from .auth import staff_actor, staff_required
 from ...labels import ROLE_LABELS

@@ -23,7 +23,7 @@ from ...security import decrypt_secret, encrypt_secret
 from ...services import auth as auth_service
 from ...tokens import TokenError
 from ..common import client_ip, translate_error, user_agent
-from . import bp
+from .blueprint import bp
 
 PENDING_KEY = "bo_pending_login"
 PENDING_MAX_AGE = 300  # seconds between the password and the code

@@ -13,9 +13,10 @@ from ...models.execution import DryRunStatus
 from ...systems import execution
 from ...systems.execution_effects import lift_announced
 from ...systems.execution_sweep import exhausted
-from . import bp
+from .blueprint import bp
 from .auth import staff_actor, staff_required
 from .fulfilment import WRITERS, _run
+from ...systems import rights
 
 #: Approving what is erased is the DPO's (or an admin's) decision; agents prepare it.
 APPROVERS = ("admin", "dpo")
@@ -45,8 +46,6 @@ def execution_panel(req: DataRequest) -> dict | None:
 
 def _rectification_state(req: DataRequest) -> dict:
     """GDPR art. 16: the fields the map allows, and what was proposed (by the requester or staff)."""
-    from ...systems import rights
-
     fields = rights.rectifiable_fields(req, str(get_locale() or "fr"))
     return {"fields": fields, "proposals": rights.proposals(req),
             "options": [(f["key"], f"{f['system_label']} — {f['category']} — {f['table']}.{f['column']}") for f in fields]}
@@ -61,8 +60,6 @@ def _panel_verb(req: DataRequest) -> str:
 
 def _lift_state(req: DataRequest) -> dict | None:
     """GDPR art. 18(3): while a restriction is in place, tell the requester, then lift it (never the reverse)."""
-    from ...systems import rights
-
     if req.type != "restriction" or not rights.restriction_in_place(req):
         return None
     lift = execution.current_dry_run(req, "lift_restriction")
@@ -88,8 +85,6 @@ def ground_label(key: str, lang: str) -> str:
 @bp.post("/requests/<reference>/execution/dry-run")
 @staff_required(*WRITERS)
 def dry_run_POST(reference: str):
-    from ...systems import rights
-
     def compute(req):
         if req.type == "rectification":
             return rights.rectification_dry_run(req, staff_actor())
@@ -104,7 +99,6 @@ def rectification_propose_POST(reference: str):
     """Staff propose a field to change, or edit a proposal (the same field again replaces it) — GDPR art. 16."""
     from flask import request
 
-    from ...systems import rights
 
     return _run(reference, "rectification", lambda req: rights.propose_field(
         req, staff_actor(), field=request.form.get("field", ""), value=request.form.get("value", "")),
@@ -115,8 +109,6 @@ def rectification_propose_POST(reference: str):
 @staff_required(*WRITERS)
 def restriction_announce_lift_POST(reference: str):
     """GDPR art. 18(3): the requester is told (email, audit event) before the restriction is lifted."""
-    from ...systems import rights
-
     return _run(reference, "execution", lambda req: rights.announce_lift(req, staff_actor()),
                 "The requester was told that the restriction will be lifted.")
 
@@ -125,8 +117,6 @@ def restriction_announce_lift_POST(reference: str):
 @staff_required(*APPROVERS)
 def restriction_lift_POST(reference: str):
     """Lift the restriction: a dry run of ``lift_restriction``, refused (409) until the requester was told."""
-    from ...systems import rights
-
     return _run(reference, "execution", lambda req: rights.lift_dry_run(req, staff_actor()),
                 "Dry run computed: review it.")
 
@@ -151,8 +141,6 @@ def dry_run_reject_POST(reference: str, dry_run_id: int):
 @bp.post("/requests/<reference>/execution/<int:dry_run_id>/execute")
 @staff_required(*APPROVERS)
 def dry_run_execute_POST(reference: str, dry_run_id: int):
-    from ...systems import rights
-
     def run(req):
         dr = execution.get_dry_run(req, dry_run_id)
         if dr.verb == "rectification":   # the proposed values go with the capture

@@ -20,7 +20,7 @@ from ...policy.errors import PolicyError
 from ...policy.text import localized
 from ...services.fulfilment import answers, consent, delivery, erasure, portability, post_mortem, recipients
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .form_action import form_action
 from .views.support import load_request as _load
 from .auth import staff_actor, staff_required

@@ -14,7 +14,7 @@ from ...models.enums import Channel, DocumentKind, IdentityMethod, RequestType
 from ...policy.text import localized
 from ...services import intake as intake_service
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .auth import staff_actor, staff_required
 from ...labels import CHANNEL_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS
 

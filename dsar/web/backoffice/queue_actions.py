@@ -17,7 +17,7 @@ from ...extensions import db
 from ...models import DataRequest
 from ...services import actions
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .auth import staff_actor, staff_required
 
 MAX_SELECTED = 200

@@ -9,9 +9,10 @@ from ...models import utcnow
 from ...services import register as register_service
 from ...services import suppression
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .auth import staff_required
 from .views.queue import _queue_context, filters_from_request
+from ...services.queue import QueueFilters, fetch_page
 
 
 @bp.get("/register.csv")
@@ -20,8 +21,6 @@ def register_csv_GET():
     try:
         filters, _search_id = filters_from_request()
     except InvalidInput as err:
-        from ...services.queue import QueueFilters, fetch_page
-
         filters = QueueFilters()
         return render_template("backoffice/queue.html", **_queue_context(
             filters, None, fetch_page(filters), {err.field or "form": translate_error(err)})), 422

@@ -8,7 +8,7 @@ from ...errors import InvalidInput, N_
 from ..common import translate_error
 
 from ...services import stats as stats_service
-from . import bp
+from .blueprint import bp
 from .auth import staff_required
 from ...labels import TYPE_LABELS
 

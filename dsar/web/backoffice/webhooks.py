@@ -15,8 +15,9 @@ from ...models.webhooks import WebhookEndpoint
 from ...models.enums import OutboxKind, OutboxStatus
 from ...services import webhooks as service
 from ..common import translate_error
-from . import bp
+from .blueprint import bp
 from .auth import staff_actor, staff_required
+from ...jobs.outbox import deliver
 
 PAGE_SIZE = 50
 DELIVERY_STATUS_LABELS = {
@@ -136,8 +137,6 @@ def _set_active(endpoint: WebhookEndpoint, active: bool):
 @staff_required("admin", "dpo")
 def webhook_delivery_retry_POST(message_id: int):
     """A delivery the outbox gave up on: a few more attempts, starting now."""
-    from ...jobs.outbox import deliver
-
     msg = db.session.get(OutboxMessage, message_id)
     if msg is None or msg.kind != OutboxKind.WEBHOOK:
         abort(404)

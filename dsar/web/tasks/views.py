@@ -31,6 +31,7 @@ from ...services.fulfilment import recording
 from ...tokens import TokenError
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from .blueprint import bp
+from ...services import medical_record
 
 RATE_LIMITS = {
     "page": "60 per minute;600 per hour",
@@ -297,8 +298,6 @@ def answer_confirm_POST(token: str):
 @limiter.limit(_limit("action"))
 def medical_item_POST(token: str):
     """The professional says how old an item of the medical record is (CSP R.1111-1): it sets its date."""
-    from ...services import medical_record
-
     values = {"label": request.form.get("label", ""), "older_than_5_years": request.form.get("older_than_5_years", "0")}
 
     def action(task):

@@ -13,7 +13,7 @@ from ....models import DataRequest, ProfessionalTask
 from ....models.enums import IdentityMethod
 from ....services import actions, routing
 from ...common import translate_error
-from .. import bp
+from ..blueprint import bp
 from ..auth import staff_actor, staff_required
 from ..form_action import form_action
 from .request_page import FORM_RULES, render_request_page

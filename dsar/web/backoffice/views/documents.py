@@ -11,7 +11,7 @@ from ....models import Document
 from ....services.documents import read_document
 from ....services.previews import PreviewFailed, render_page
 from ....systems.packs import holds_sealed_content
-from .. import bp
+from ..blueprint import bp
 from ..auth import staff_actor, staff_required
 from .support import load_request
 

@@ -9,7 +9,7 @@ from ....deadlines import PARIS, legal_day
 from ....labels import label
 from ....policy_warnings import text as policy_warning_param
 from ...common import status_label
-from .. import bp
+from ..blueprint import bp
 
 
 @bp.app_context_processor

@@ -11,7 +11,7 @@ from ....errors import DomainError, PermissionDenied
 from ....extensions import db
 from ....services import letter_previews
 from ...common import translate_error
-from .. import bp
+from ..blueprint import bp
 from ..auth import staff_required
 from ..form_action import error_status
 from ..fulfilment import _page as fulfilment_page

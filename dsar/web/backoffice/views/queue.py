@@ -14,7 +14,7 @@ from ....services import identity_reviews as identity_reviews_service
 from ....services import queue as queue_service
 from ....services.queue import QueueFilters
 from ...common import translate_error
-from .. import bp
+from ..blueprint import bp
 from ..auth import staff_required
 from .support import labels, policy
 

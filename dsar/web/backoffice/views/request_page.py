@@ -24,7 +24,7 @@ from ....services import routing
 from ....services.documents import read_document
 from ....services.duplicates import possible_duplicates
 from ....services.previews import MAX_PREVIEW_PAGES, page_count
-from .. import bp
+from ..blueprint import bp
 from ..auth import staff_actor, staff_required
 from .support import labels, load_request, policy
 
