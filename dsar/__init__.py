@@ -45,6 +45,10 @@ def create_app(config: dict | None = None) -> Flask:
     ext.login_manager.init_app(app)
 
     from . import models  # noqa: F401 - local import: registers the mappers with the first app (above)
+    # local import: these modules connect their receivers to the lifecycle's and the directory's signals when
+    # imported; every entry point (web, worker, CLI) builds an app, so they listen whatever runs
+    from .services import checklist, opendsr, task_answer_notice, webhooks  # noqa: F401
+    from .services.routing import routes  # noqa: F401
     from .policy.errors import PolicyError  # local import: loads with the first app (above)
     from .policy.loading import load_policy
 
@@ -61,7 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     jobs.init_app(app)
 
-    from .web import register_web  # local import: loads with the first app (above)
+    from .web.app import register_web  # local import: loads with the first app (above)
 
     register_web(app)
 

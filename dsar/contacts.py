@@ -1,6 +1,6 @@
 """Email addresses and phone numbers: one rule for every way in (intake, the directory, routing).
 
-A request is matched to a care link on the subject's email or phone (services/routing/matching.py), so
+A request is matched to a care link on the subject's email or phone (services/care_links.py), so
 the address a requester gives at intake and the one the application syncs into the directory must be
 read by the same rule: an address accepted at intake and refused by the directory import would silently
 never match a care link.

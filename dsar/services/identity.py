@@ -6,7 +6,7 @@ With ``document_required: on_reasonable_doubt``:
 
 - the requester's email is confirmed by the signed link (every web request);
 - the details given match what the controller already holds: for a patient, a care link synced from the
-  application (email, or phone, with the birth date: services/routing/matching.py); for a professional
+  application (email, or phone, with the birth date: services/care_links.py); for a professional
   user, the directory (email and family name). Then the identity is verified ("records_match") on the day
   the complete request was received, with no document;
 - otherwise staff look at the request: they accept it by other means, or record a doubt and its reason,
@@ -31,7 +31,7 @@ from ..extensions import db
 from ..models import DataRequest, Professional, utcnow
 from ..models.enums import ActingFor, IdentityMethod, Status, SubjectKind
 from . import notifications
-from .routing.matching import matching_links
+from .care_links import matching_links
 from .routing.routes import auto_route
 
 DOUBT_MODE = "on_reasonable_doubt"

@@ -54,9 +54,25 @@ def modules() -> list[tuple[str, Path]]:
     return found
 
 
+def ancestors(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts))}   # never the root: `import dsar` loads nothing else
+
+
+@functools.cache
+def imports_of(module: str) -> frozenset[str]:
+    """What importing ``module`` runs: its direct imports, and the ``__init__`` of each package they sit in
+    (``from dsar.services.routing.matching import x`` runs ``dsar/services/routing/__init__.py`` first), except
+    the packages ``module`` itself sits in, which are already running."""
+    direct = graph().find_modules_directly_imported_by(module)
+    implied = set().union(*(ancestors(m) for m in direct)) if direct else set()
+    return frozenset((direct | implied) - ancestors(module) - {module})
+
+
 def where(importer: str, imported: str) -> list[str]:
-    return [f"{importer} -> {imported} line {d['line_number']}: {d['line_contents']}"
-            for d in graph().get_import_details(importer=importer, imported=imported)]
+    lines = [f"{importer} -> {imported} line {d['line_number']}: {d['line_contents']}"
+             for d in graph().get_import_details(importer=importer, imported=imported)]
+    return lines or [f"{importer} -> {imported}: a module of the package {imported} is imported, so its __init__ runs"]
 
 
 def cycles() -> list[list[str]]:
@@ -67,7 +83,7 @@ def cycles() -> list[list[str]]:
     for root in sorted(g.modules):
         if root in index:
             continue
-        work = [(root, iter(sorted(g.find_modules_directly_imported_by(root))))]
+        work = [(root, iter(sorted(imports_of(root))))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -80,7 +96,7 @@ def cycles() -> list[list[str]]:
                     counter += 1
                     stack.append(child)
                     on_stack.add(child)
-                    work.append((child, iter(sorted(g.find_modules_directly_imported_by(child)))))
+                    work.append((child, iter(sorted(imports_of(child)))))
                     break
                 if child in on_stack:
                     low[node] = min(low[node], index[child])
@@ -114,7 +130,7 @@ def test_no_import_cycle_between_modules():
         members = set(component)
         report.append(f"cycle of {len(component)}: {', '.join(component)}")
         for importer in component:
-            for imported in sorted(graph().find_modules_directly_imported_by(importer) & members):
+            for imported in sorted(imports_of(importer) & members):
                 report.extend("    " + line for line in where(importer, imported))
     assert not report, "import cycles (function-local imports count):\n" + "\n".join(report)
 

@@ -18,44 +18,90 @@
 Plain values and an Actor in; nothing here commits (the caller does, once). Modules inside ``dsar`` import from
 the submodules; the names below keep older imports (tests, scripts) working.
 """
-from ...formatting import human_size
-from ...models import utcnow
-from .answers import STAFF_LETTERS, after_answer, after_extension, after_refusal, send_letter
-from .common import ART19_TYPES, GIVING, current_policy
-from .common import legal_today as _today  # noqa: F401 - the name older tests call
-from .consent import concerns_health_data, confirm_account_deactivation, request_account_deactivation
-from .delivery import (
-    STREAM_DOWNLOAD_BYTES, LinkGone, download_url, email_context, issue_link, link_file, link_from_token, live_links,
-    purge_expired_links, record_download, reissue_link, stream_download,
-)
-from .erasure import erasure_plan_for, erasure_rows, fix_erasure_plan, set_erasure_facts
-from .letters import AccessInformation, ActivityInfo, access_information, letter_context, produce_letter
-from .packs import MAX_PACK_BYTES, build_access_pack, checked_access_entries, collected_categories
-from .portability import (
-    MAX_DATASET_BYTES, MAX_DATASET_RECORDS, add_portable_dataset, build_portability_pack, parse_dataset,
-    portable_categories, remove_portable_dataset,
-)
-from .post_mortem import (
-    CSP_HEIR_SCOPE, CSP_RELATIVES, CSP_SCOPE, DIRECTIVE_ACTIONS, HEIR_SCOPES, PostMortemStanding,
-    concerns_patient_health_data, directive_for_subject, directive_history, find_directive, post_mortem_standing,
-    record_directive,
-)
-from .recipients import (
-    close_recipient_impossible, notify_recipient, open_recipient_notifications, pending_obligations, recipient_rows,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ART19_TYPES", "AccessInformation", "ActivityInfo", "CSP_HEIR_SCOPE", "CSP_RELATIVES", "CSP_SCOPE",
-    "DIRECTIVE_ACTIONS", "GIVING", "HEIR_SCOPES", "LinkGone", "MAX_DATASET_BYTES", "MAX_DATASET_RECORDS",
-    "MAX_PACK_BYTES", "PostMortemStanding", "STAFF_LETTERS", "STREAM_DOWNLOAD_BYTES", "access_information",
-    "add_portable_dataset", "after_answer", "after_extension", "after_refusal", "build_access_pack",
-    "build_portability_pack", "checked_access_entries", "close_recipient_impossible", "collected_categories",
-    "concerns_health_data", "concerns_patient_health_data", "confirm_account_deactivation", "current_policy",
-    "directive_for_subject", "directive_history", "download_url", "email_context", "erasure_plan_for",
-    "erasure_rows", "find_directive", "fix_erasure_plan", "human_size", "issue_link", "letter_context",
-    "link_file", "link_from_token", "live_links", "notify_recipient", "open_recipient_notifications",
-    "parse_dataset", "pending_obligations", "portable_categories", "post_mortem_standing", "produce_letter",
-    "purge_expired_links", "recipient_rows", "record_directive", "record_download", "reissue_link",
-    "remove_portable_dataset", "request_account_deactivation", "send_letter", "set_erasure_facts",
-    "stream_download", "utcnow",
-]
+import importlib
+
+
+# The names older callers import from this package, and the module each lives in. They load on first use
+# (PEP 562), so that importing one module of the package runs none of the others (no import cycle through
+# this file); code inside dsar imports the module itself.
+_HOMES = {
+    "ART19_TYPES": ("dsar.services.fulfilment.common", "ART19_TYPES"),
+    "AccessInformation": ("dsar.services.fulfilment.letters", "AccessInformation"),
+    "ActivityInfo": ("dsar.services.fulfilment.letters", "ActivityInfo"),
+    "CSP_HEIR_SCOPE": ("dsar.services.fulfilment.post_mortem", "CSP_HEIR_SCOPE"),
+    "CSP_RELATIVES": ("dsar.services.fulfilment.post_mortem", "CSP_RELATIVES"),
+    "CSP_SCOPE": ("dsar.services.fulfilment.post_mortem", "CSP_SCOPE"),
+    "DIRECTIVE_ACTIONS": ("dsar.services.fulfilment.post_mortem", "DIRECTIVE_ACTIONS"),
+    "GIVING": ("dsar.services.fulfilment.common", "GIVING"),
+    "HEIR_SCOPES": ("dsar.services.fulfilment.post_mortem", "HEIR_SCOPES"),
+    "LinkGone": ("dsar.services.fulfilment.delivery", "LinkGone"),
+    "MAX_DATASET_BYTES": ("dsar.services.fulfilment.portability", "MAX_DATASET_BYTES"),
+    "MAX_DATASET_RECORDS": ("dsar.services.fulfilment.portability", "MAX_DATASET_RECORDS"),
+    "MAX_PACK_BYTES": ("dsar.services.fulfilment.packs", "MAX_PACK_BYTES"),
+    "PostMortemStanding": ("dsar.services.fulfilment.post_mortem", "PostMortemStanding"),
+    "STAFF_LETTERS": ("dsar.services.fulfilment.answers", "STAFF_LETTERS"),
+    "STREAM_DOWNLOAD_BYTES": ("dsar.services.fulfilment.delivery", "STREAM_DOWNLOAD_BYTES"),
+    "_today": ("dsar.services.fulfilment.common", "legal_today"),
+    "access_information": ("dsar.services.fulfilment.letters", "access_information"),
+    "add_portable_dataset": ("dsar.services.fulfilment.portability", "add_portable_dataset"),
+    "after_answer": ("dsar.services.fulfilment.answers", "after_answer"),
+    "after_extension": ("dsar.services.fulfilment.answers", "after_extension"),
+    "after_refusal": ("dsar.services.fulfilment.answers", "after_refusal"),
+    "build_access_pack": ("dsar.services.fulfilment.packs", "build_access_pack"),
+    "build_portability_pack": ("dsar.services.fulfilment.portability", "build_portability_pack"),
+    "checked_access_entries": ("dsar.services.fulfilment.packs", "checked_access_entries"),
+    "close_recipient_impossible": ("dsar.services.fulfilment.recipients", "close_recipient_impossible"),
+    "collected_categories": ("dsar.services.fulfilment.packs", "collected_categories"),
+    "concerns_health_data": ("dsar.services.fulfilment.consent", "concerns_health_data"),
+    "concerns_patient_health_data": ("dsar.services.fulfilment.post_mortem", "concerns_patient_health_data"),
+    "confirm_account_deactivation": ("dsar.services.fulfilment.consent", "confirm_account_deactivation"),
+    "current_policy": ("dsar.services.fulfilment.common", "current_policy"),
+    "directive_for_subject": ("dsar.services.fulfilment.post_mortem", "directive_for_subject"),
+    "directive_history": ("dsar.services.fulfilment.post_mortem", "directive_history"),
+    "download_url": ("dsar.services.fulfilment.delivery", "download_url"),
+    "email_context": ("dsar.services.fulfilment.delivery", "email_context"),
+    "erasure_plan_for": ("dsar.services.fulfilment.erasure", "erasure_plan_for"),
+    "erasure_rows": ("dsar.services.fulfilment.erasure", "erasure_rows"),
+    "find_directive": ("dsar.services.fulfilment.post_mortem", "find_directive"),
+    "fix_erasure_plan": ("dsar.services.fulfilment.erasure", "fix_erasure_plan"),
+    "human_size": ("dsar.formatting", "human_size"),
+    "issue_link": ("dsar.services.fulfilment.delivery", "issue_link"),
+    "letter_context": ("dsar.services.fulfilment.letters", "letter_context"),
+    "link_file": ("dsar.services.fulfilment.delivery", "link_file"),
+    "link_from_token": ("dsar.services.fulfilment.delivery", "link_from_token"),
+    "live_links": ("dsar.services.fulfilment.delivery", "live_links"),
+    "notify_recipient": ("dsar.services.fulfilment.recipients", "notify_recipient"),
+    "open_recipient_notifications": ("dsar.services.fulfilment.recipients", "open_recipient_notifications"),
+    "parse_dataset": ("dsar.services.fulfilment.portability", "parse_dataset"),
+    "pending_obligations": ("dsar.services.fulfilment.recipients", "pending_obligations"),
+    "portable_categories": ("dsar.services.fulfilment.portability", "portable_categories"),
+    "post_mortem_standing": ("dsar.services.fulfilment.post_mortem", "post_mortem_standing"),
+    "produce_letter": ("dsar.services.fulfilment.letters", "produce_letter"),
+    "purge_expired_links": ("dsar.services.fulfilment.delivery", "purge_expired_links"),
+    "recipient_rows": ("dsar.services.fulfilment.recipients", "recipient_rows"),
+    "record_directive": ("dsar.services.fulfilment.post_mortem", "record_directive"),
+    "record_download": ("dsar.services.fulfilment.delivery", "record_download"),
+    "reissue_link": ("dsar.services.fulfilment.delivery", "reissue_link"),
+    "remove_portable_dataset": ("dsar.services.fulfilment.portability", "remove_portable_dataset"),
+    "request_account_deactivation": ("dsar.services.fulfilment.consent", "request_account_deactivation"),
+    "send_letter": ("dsar.services.fulfilment.answers", "send_letter"),
+    "set_erasure_facts": ("dsar.services.fulfilment.erasure", "set_erasure_facts"),
+    "stream_download": ("dsar.services.fulfilment.delivery", "stream_download"),
+    "utcnow": ("dsar.models", "utcnow"),
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _HOMES[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

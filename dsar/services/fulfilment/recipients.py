@@ -14,7 +14,7 @@ from ...models.enums import TaskStatus
 from ...models.fulfilment import DeactivationStatus, NotificationStatus, RecipientNotification
 from ...policy.text import localized
 from .. import notifications
-from ..routing.matching import matching_links
+from ..care_links import matching_links
 from .common import concerned_activities, current_policy
 from .systems_hooks import systems_hooks
 

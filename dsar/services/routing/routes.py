@@ -7,7 +7,7 @@ professional answers their patients' requests. A patient who writes to IDOMED
 instead is never turned away (GDPR art. 26(3)): the request is forwarded and
 keeps the clock it started with.
 
-Who is in charge is services/routing/matching.py; the link the professional acts
+Who is in charge is services/care_links.py; the link the professional acts
 through, task_links.py; what they do with it, task_actions.py.
 
 Nothing here commits: the caller does, so a routing, its audit events and its
@@ -30,7 +30,7 @@ from ...extensions import db
 from ...models import DataRequest, Professional, ProfessionalTask, utcnow
 from ...models.enums import ActorType, Status, SubjectKind, TaskStatus
 from ..directory import professionals_left
-from .matching import PROFESSIONAL_ROUTE, find_professionals_for, matching_links, policy_route
+from ..care_links import PROFESSIONAL_ROUTE, find_professionals_for, matching_links, policy_route
 from .task_emails import email_dpo, email_professional
 from .task_links import issue_link
 

@@ -22,7 +22,7 @@ from ...services.fulfilment import answers, consent, delivery, erasure, portabil
 from ..common import translate_error
 from .blueprint import bp
 from .form_action import form_action
-from .views.support import load_request as _load
+from .page_support import load_request as _load
 from .auth import staff_actor, staff_required
 
 WRITERS = ("admin", "dpo", "agent")

@@ -2,5 +2,3 @@
 # The blueprint lives in its own module, so that the views import it without importing this package (no cycle).
 from .blueprint import bp  # noqa: F401
 from . import views, execution  # noqa: F401 - registers the views on bp
-# Staff are told when a professional answers (reference, outcome, day; never the content, policy art. 8.2).
-from ...services import task_answer_notice  # noqa: F401 - subscribes to lifecycle.request_changed

@@ -1,5 +1,5 @@
 """The back-office pages, one module per page (issue 15): ``queue``, ``request_page``, ``documents``, ``actions``
-(the request page's forms and the professionals' task links), ``letters`` (previews), ``filters`` (template filters), ``support``."""
+(the request page's forms and the professionals' task links), ``letters`` (previews), ``filters`` (template filters); what they share is ``..page_support``."""
 from . import actions, documents, filters, letters, queue, request_page  # noqa: F401  (registers the routes)
 from .actions import (ANSWER_FILES_KEY, COMMON_FIELDS, SUCCESS_MESSAGES, action_POST, task_resend_POST,  # noqa: F401
                       task_revoke_POST)

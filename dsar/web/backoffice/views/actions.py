@@ -17,7 +17,7 @@ from ..blueprint import bp
 from ..auth import staff_actor, staff_required
 from ..form_action import form_action
 from .request_page import FORM_RULES, render_request_page
-from .support import load_request
+from ..page_support import load_request
 
 ANSWER_FILES_KEY = "files"
 COMMON_FIELDS = {"csrf_token", "version"}

@@ -13,7 +13,7 @@ from ....services.previews import PreviewFailed, render_page
 from ....systems.packs import holds_sealed_content
 from ..blueprint import bp
 from ..auth import staff_actor, staff_required
-from .support import load_request
+from ..page_support import load_request
 
 DOCUMENT_CSP = "sandbox; default-src 'none'"
 VIEWED_SESSION_KEY = "bo_viewed"

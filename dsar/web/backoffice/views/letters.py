@@ -16,7 +16,7 @@ from ..auth import staff_required
 from ..form_action import error_status
 from ..fulfilment import _page as fulfilment_page
 from .request_page import render_request_page
-from .support import load_request
+from ..page_support import load_request
 
 WRITERS = ("admin", "dpo", "agent")
 

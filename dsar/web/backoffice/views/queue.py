@@ -16,7 +16,7 @@ from ....services.queue import QueueFilters
 from ...common import translate_error
 from ..blueprint import bp
 from ..auth import staff_required
-from .support import labels, policy
+from ..page_support import labels, policy
 
 SEARCH_SESSION_KEY = "bo_searches"
 MAX_SAVED_SEARCHES = 20

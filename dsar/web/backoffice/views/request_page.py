@@ -26,7 +26,7 @@ from ....services.duplicates import possible_duplicates
 from ....services.previews import MAX_PREVIEW_PAGES, page_count
 from ..blueprint import bp
 from ..auth import staff_actor, staff_required
-from .support import labels, load_request, policy
+from ..page_support import labels, load_request, policy
 
 # Each form of the request page and the lifecycle rules that make it available.
 FORM_RULES = {

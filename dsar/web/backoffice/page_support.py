@@ -4,12 +4,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app
 
-from ....extensions import db
+from ...extensions import db
 # Labels of the vocabulary (dsar/labels.py): no internal code reaches a person (issue 18).
-from ....labels import (ACTOR_LABELS, CHANNEL_LABELS, DETAIL_LABELS, DETAIL_VALUE_LABELS, DOC_KIND_LABELS,
+from ...labels import (ACTOR_LABELS, CHANNEL_LABELS, DETAIL_LABELS, DETAIL_VALUE_LABELS, DOC_KIND_LABELS,
                         EVENT_LABELS, METHOD_LABELS, OUTCOME_LABELS, RELATIONSHIP_LABELS, REVIEW_LABELS,
                         ROLE_LABELS, SUBJECT_KIND_LABELS, TASK_STATUS_LABELS, TYPE_LABELS, URGENCY_LABELS)
-from ....models import DataRequest
+from ...models import DataRequest
 
 
 def policy():

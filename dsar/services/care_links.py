@@ -22,12 +22,12 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 
-from ...contacts import email_key, phone_key
-from ...deadlines import legal_day
-from ...extensions import db
-from ...models import CareLink, DataRequest, Professional, utcnow
-from ...models.enums import SubjectKind
-from ...policy.errors import PolicyLookupError
+from ..contacts import email_key, phone_key
+from ..deadlines import legal_day
+from ..extensions import db
+from ..models import CareLink, DataRequest, Professional, utcnow
+from ..models.enums import SubjectKind
+from ..policy.errors import PolicyLookupError
 
 PROFESSIONAL_ROUTE = "professional_in_charge"
 
