@@ -108,7 +108,7 @@ def requests_POST(data: dict):
     db.session.add(ApiSubmission(request_id=req.id, api_key_id=key.id, protocol=PROTOCOL,
                                  client_reference=reference, body_sha256=digest))
     try:
-        db.session.commit()
+        _commit_keeping_values()
     except sa.exc.IntegrityError:
         # The same client_reference committed by a concurrent retry: answer as a replay.
         db.session.rollback()
@@ -117,6 +117,17 @@ def requests_POST(data: dict):
             raise
         return _replayed(previous, digest)
     return _created(req, 201)
+
+
+def _commit_keeping_values() -> None:
+    """Commit without expiring what was written: the answer is serialised from the objects as they were
+    sent to the database, not read again (issue 19)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def _previous_submission(key_id: int, reference: str) -> ApiSubmission | None:

@@ -8,6 +8,7 @@ from ..extensions import db
 from ..models import ApiKey, Staff
 from ..models.enums import StaffRole
 from ..security import API_SCOPES, generate_api_key, hash_password
+from .submission import normalise_email
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -18,8 +19,6 @@ def check_password_strength(password: str) -> None:
 
 
 def create_staff_account(*, email: str, name: str, role: str, password: str, language: str = "fr") -> Staff:
-    from .intake import normalise_email
-
     # One address, no line break, no display name: it goes into the To: header of the password link's email.
     email = normalise_email(email) or ""
     if not email:
