@@ -12,7 +12,7 @@ import base64
 import itertools
 import json
 import re
-import time as clock
+import time as _time
 import uuid
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -314,6 +314,7 @@ def fetch_page(filters: QueueFilters, *, after: str | None = None, page_size: in
 #: worklist). A request written through this process forgets them at once; others' changes show within it.
 COUNTERS_SECONDS = 10
 _counters_kept: dict[tuple, tuple[float, dict[str, int]]] = {}
+_clock = _time.monotonic
 _requests_written = itertools.count()
 _generation = [0]
 
@@ -341,11 +342,11 @@ def counters(*, today: date | None = None) -> dict[str, int]:
     today = today or legal_day(utcnow())
     key = (_database_key(), today, _generation[0])
     kept = _counters_kept.get(key)
-    if kept is not None and clock.monotonic() - kept[0] < COUNTERS_SECONDS:
+    if kept is not None and _clock() - kept[0] < COUNTERS_SECONDS:
         return dict(kept[1])
     figures = _count(today)
     _counters_kept.clear()
-    _counters_kept[key] = (clock.monotonic(), figures)
+    _counters_kept[key] = (_clock(), figures)
     return dict(figures)
 
 

@@ -12,6 +12,7 @@ from dsar.extensions import db
 from dsar.models import ApiKey, DataRequest, utcnow
 from dsar.security import generate_api_key
 from factories import make_request
+from statement_support import counting
 
 # One call per operation; the scopes that may make it.
 OPERATIONS = [
@@ -208,14 +209,6 @@ def test_a_key_revoked_elsewhere_is_refused_within_a_minute(client, app, monkeyp
 def test_a_known_key_is_not_read_again_within_the_cache_time(client, app):
     _, secret = make_key("read")
     client.get("/api/v1/requests", headers=bearer(secret))
-    statements: list[str] = []
-
-    def listen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listen)
-    try:
+    with counting() as statements:
         assert client.get("/api/v1/requests", headers=bearer(secret)).status_code == 200
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listen)
     assert not [s for s in statements if "FROM api_keys" in s], statements

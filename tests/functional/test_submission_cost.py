@@ -10,7 +10,6 @@ audit chains verify.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -23,6 +22,7 @@ from dsar.models import CareLink, DataRequest, Event, OutboxMessage, Professiona
 from dsar.services import intake
 from factories import make_professional
 from public_support import FORM, PUBLIC
+from statement_support import counting
 
 # PostgreSQL takes the request's id from its sequence before the INSERT (one SELECT nextval); SQLite cannot,
 # so there the INSERT comes first and the reference is an UPDATE; the SQLite test setup also sends the emails
@@ -32,20 +32,6 @@ BOUNDS = {  # (PostgreSQL, SQLite): statements inside the submitting HTTP reques
     "api_matched": (17, 25),     # main: 29; 2 of these after the commit are the webhooks' (dsar/services/webhooks.py)
     "public_form": (6, 9),
 }
-
-
-@contextmanager
-def counting():
-    statements: list[str] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listen)
 
 
 def _bound(name: str) -> int:

@@ -9,6 +9,7 @@ from dsar.models import DataRequest
 from dsar.models.enums import Status
 from dsar.services import queue
 from factories import make_request
+from statement_support import counting
 
 
 
@@ -18,28 +19,20 @@ def test_the_counters_are_read_once_and_follow_this_processs_writes_at_once(app,
     queue.forget_counters()
     first = queue.counters()
     assert first["open"] == 1
-    now = [queue.clock.monotonic()]
-    monkeypatch.setattr(queue.clock, "monotonic", lambda: now[0])
-    statements: list[str] = []
-
-    def listen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listen)
-    try:
+    now = [queue._clock()]
+    monkeypatch.setattr(queue, "_clock", lambda: now[0])
+    with counting() as statements:
         assert queue.counters() == first
-        assert statements == []                                       # kept: no query
-        make_request(policy=policy, status=Status.OPEN)               # written here: forgotten at once
-        db.session.commit()
-        assert queue.counters()["open"] == 2
-        # Written by another process (a plain UPDATE this process's session does not see): shown within the time.
-        db.session.execute(sa.update(DataRequest).values(status=Status.CLOSED))
-        db.session.commit()
-        assert queue.counters()["open"] == 2
-        now[0] += queue.COUNTERS_SECONDS + 0.1
-        assert queue.counters()["open"] == 0
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listen)
+    assert statements == []                                           # kept: no query
+    make_request(policy=policy, status=Status.OPEN)               # written here: forgotten at once
+    db.session.commit()
+    assert queue.counters()["open"] == 2
+    # Written by another process (a plain UPDATE this process's session does not see): shown within the time.
+    db.session.execute(sa.update(DataRequest).values(status=Status.CLOSED))
+    db.session.commit()
+    assert queue.counters()["open"] == 2
+    now[0] += queue.COUNTERS_SECONDS + 0.1
+    assert queue.counters()["open"] == 0
 
 
 def test_the_first_name_search_still_finds_a_first_name_from_its_start(app, policy):

@@ -2,7 +2,6 @@
 the events inserted together; the chains verify after it, and nothing is sent twice."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -13,24 +12,11 @@ from dsar.extensions import db
 from dsar.jobs.reminders import sweep_tasks
 from dsar.models import Event
 from dsar.services import routing
+from statement_support import counting
 from routing_support import care_link, patient_request, professional
 
 ROUTED_AT = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 TASKS = 6
-
-
-@contextmanager
-def counting():
-    statements: list[str] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listen)
 
 
 def test_a_sweep_firing_for_many_tasks_reads_the_heads_once_and_the_chains_verify(app, policy, smtp_server):
