@@ -30,6 +30,7 @@ from ..models import ApiKey, utcnow
 from ..security import parse_api_key, same_digest
 from ..web.common import client_ip, user_agent
 from ..web.input_guards import refuse_hostile_json
+from .errors import ErrorSchema, document_errors
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last_used_at is written at most once a minute per key
 #: A key found is remembered by the process this long: a revocation made elsewhere (another worker, the CLI)
@@ -192,8 +193,6 @@ def secured(bp, *scopes: str, body: bool = False, error_schema=None):
     Documents the bearer scheme, the scopes, and the answers every such call may get: 401, 403, 429, and for a
     JSON body 400 (not JSON, nested too deeply, a number too large) and 413 (too large).
     """
-    from .errors import ErrorSchema, document_errors
-
     def decorator(view):
         statuses = [401, 403, 429] + ([400, 413] if body else [])
         view = document_errors(bp, *statuses, schema=error_schema or ErrorSchema)(view)
