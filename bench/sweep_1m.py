@@ -170,6 +170,34 @@ class StatementTimer:
         return {k: round(v, 4) for k, v in rows}
 
 
+def verify_written_chains() -> tuple[dict, list[str]]:
+    """Every event the sweep wrote (seq > 1: the loader's 'received' events carry placeholder hashes) follows the
+    one before it in its stream (seq, prev_hash) and hashes to what it holds (audit.compute_hash)."""
+    import sqlalchemy as sa
+
+    from dsar import audit
+    from dsar.extensions import db
+    from dsar.models import Event
+
+    touched = sa.select(Event.stream).where(Event.seq > 1).distinct().scalar_subquery()
+    query = (sa.select(Event).where(Event.stream.in_(touched)).order_by(Event.stream, Event.seq)
+             .execution_options(yield_per=5000))
+    broken: list[str] = []
+    streams = events = 0
+    previous = None
+    for ev in db.session.execute(query).scalars():
+        if previous is None or ev.stream != previous.stream:
+            streams += 1
+            if ev.seq != 1:
+                broken.append(f"{ev.stream}: starts at {ev.seq}")
+        else:
+            events += 1
+            if ev.seq != previous.seq + 1 or ev.prev_hash != previous.hash or audit.compute_hash(ev) != ev.hash:
+                broken.append(f"{ev.stream} #{ev.seq}")
+        previous = ev
+    return {"streams": streams, "events": events}, broken
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
@@ -180,6 +208,7 @@ def main() -> int:
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the sweep with a day's work here")
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -217,9 +246,18 @@ def main() -> int:
                 before = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
                 db.session.remove()
             with app.app_context():   # the job uses the app it runs in (a worker's, in production)
+                profiler = None
+                if args.profile and label.startswith("3."):
+                    import cProfile
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
                 started = time.perf_counter()
                 counts = sweep_tasks(now)
                 elapsed = time.perf_counter() - started
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(args.profile))
             with app.app_context():
                 emails = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) - before
                 db.session.remove()
@@ -241,6 +279,13 @@ def main() -> int:
         batch = sweep("3. a day's work due")
         again = sweep("4. same instant again")
         assert sum(again["counts"].values()) == 0, "the second sweep at the same instant sent something again"
+        with app.app_context():
+            checked, broken = verify_written_chains()
+            db.session.remove()
+        print(f"   audit chains of the {checked['streams']:,} requests the sweep wrote to: {checked['events']:,} events "
+              f"written by it, each chained to the one before and its hash recomputed: "
+              f"{'intact' if not broken else f'{len(broken)} BROKEN: ' + '; '.join(broken[:5])}", flush=True)
+        assert not broken, "an audit chain written by the sweep does not verify"
         fired = max(1, sum(v for k, v in batch["counts"].items() if k != "links_renewed"))
         per_task = (batch["seconds"] - idle1["seconds"]) / fired
         print(f"== result: scanning {args.requests:,} open requests with nothing due takes {idle1['seconds']:.2f} s; "

@@ -2,11 +2,20 @@
 
 Altering, inserting or deleting an event breaks the chain at that point, which
 ``verify_chain`` (and ``dsar audit verify``) reports.
+
+The head of a stream (its last seq and hash) is read from the database once per
+transaction and then kept in the session (``session.info``): the next event of the
+same stream chains from memory. A stream known to be new (a request whose id was
+just taken) starts at genesis without a read; a sweep reads the heads of every
+stream it is about to write in one query (``load_heads``) and can write its events
+in one INSERT (``batch``). The memory is forgotten when the transaction ends (commit,
+rollback, or a savepoint's end), so it never outlives what it describes.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,6 +26,11 @@ from .extensions import db
 from .models import Event, utcnow
 
 GENESIS = "0" * 64
+#: session.info keys: {stream: (seq, hash)} of the streams written or read in this transaction, and the
+#: events of an open ``batch`` not yet inserted.
+_HEADS = "dsar_audit_heads"
+_BATCH = "dsar_audit_batch"
+_NEW = "dsar_audit_new_streams"
 
 
 def stream_for(request) -> str:
@@ -63,6 +77,7 @@ def record(
     to_status: str | None = None,
     details: dict | None = None,
     touch: bool = True,
+    new_stream: bool = False,
 ) -> Event:
     """Append an event in the current transaction. The caller commits.
 
@@ -72,22 +87,29 @@ def record(
 
     Two transactions appending to the same stream at once cannot both commit:
     (stream, seq) is unique, so the loser fails and rolls back whole.
+
+    ``new_stream=True``: the caller knows the stream has no event yet (a request whose id was just
+    taken), so it starts at genesis without reading the table.
     """
     if request is not None:
         if request.id is None:
             db.session.flush()
         stream = stream_for(request)
-        if touch:
+        if new_stream:
+            db.session.info.setdefault(_NEW, set()).add(stream)
+        if touch and stream not in db.session.info.get(_NEW, ()):
+            # (A request created in this transaction is seen by no one else yet: its version need not move.)
             # Touch the request so that its version moves with every event (optimistic locking).
             request.updated_at = utcnow()
     if not stream:
         raise ValueError("an event needs a request or a stream")
-    last = db.session.execute(
-        sa.select(Event.seq, Event.hash).where(Event.stream == stream).order_by(Event.seq.desc()).limit(1)
-    ).first()
+    heads = _heads()
+    if new_stream:
+        heads.setdefault(stream, (0, GENESIS))
+    last_seq, last_hash = heads[stream] if stream in heads else _read_head(stream)
     ev = Event(
         stream=stream,
-        seq=(last.seq + 1) if last else 1,
+        seq=last_seq + 1,
         request_id=request.id if request is not None else None,
         occurred_at=utcnow(),
         actor_type=str(actor.type),
@@ -99,11 +121,73 @@ def record(
         from_status=str(from_status) if from_status else None,
         to_status=str(to_status) if to_status else None,
         details=_plain(details or {}),
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last_hash,
     )
     ev.hash = compute_hash(ev)
-    db.session.add(ev)
+    heads[stream] = (ev.seq, ev.hash)
+    pending = db.session.info.get(_BATCH)
+    if pending is not None:
+        pending.append(ev)
+    else:
+        db.session.add(ev)
     return ev
+
+
+def _heads() -> dict[str, tuple[int, str]]:
+    return db.session.info.setdefault(_HEADS, {})
+
+
+def _read_head(stream: str) -> tuple[int, str]:
+    last = db.session.execute(
+        sa.select(Event.seq, Event.hash).where(Event.stream == stream).order_by(Event.seq.desc()).limit(1)
+    ).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
+def load_heads(streams) -> None:
+    """Read the heads of ``streams`` not yet known in this transaction, in one query (a sweep about to write many)."""
+    heads = _heads()
+    wanted = sorted({s for s in streams if s not in heads})
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start:start + 5000]
+        last = (sa.select(Event.stream, sa.func.max(Event.seq).label("seq"))
+                .where(Event.stream.in_(chunk)).group_by(Event.stream).subquery())
+        rows = db.session.execute(
+            sa.select(Event.stream, Event.seq, Event.hash)
+            .join(last, sa.and_(Event.stream == last.c.stream, Event.seq == last.c.seq))
+        ).all()
+        found = {row.stream: (row.seq, row.hash) for row in rows}
+        for stream in chunk:
+            heads[stream] = found.get(stream, (0, GENESIS))
+
+
+@contextmanager
+def batch():
+    """Events recorded inside are inserted together, in one statement, when the block ends without error.
+
+    Inside the block an event has no id yet; nothing else changes (each is chained as it is recorded).
+    """
+    if db.session.info.get(_BATCH) is not None:
+        yield
+        return
+    pending: list[Event] = []
+    db.session.info[_BATCH] = pending
+    try:
+        yield
+    finally:
+        db.session.info.pop(_BATCH, None)
+    if pending:
+        columns = [c.key for c in Event.__table__.columns if c.key != "id"]
+        db.session.execute(sa.insert(Event.__table__), [{c: getattr(ev, c) for c in columns} for ev in pending])
+
+
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _forget_heads(session, transaction) -> None:
+    # The root transaction's end (commit, rollback, close) or a savepoint's (its events may be gone): forget.
+    # A flush's own subtransaction ends inside the same transaction, and keeps what it knows.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HEADS, None)
+        session.info.pop(_NEW, None)
 
 
 def _plain(details: dict) -> dict:
@@ -156,5 +240,6 @@ def purge_stream(stream: str, actor: Actor, reason: str) -> int:
     and the system stream keeps the fact that it existed.
     """
     count = db.session.execute(sa.delete(Event).where(Event.stream == stream)).rowcount
+    _heads().pop(stream, None)
     record(actor, "stream_purged", stream="system", details={"stream": stream, "events": count, "reason": reason})
     return count

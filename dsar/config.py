@@ -133,6 +133,8 @@ def load_settings(instance_path: Path, overrides: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or (os.environ.get("REDIS_URL") or "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The fixed window, its headers written from the count of the request's own hit (dsar/ratelimits.py).
+        "RATELIMIT_STRATEGY": "dsar-fixed-window",
         # Redis down must not take the forms and the API down with it (every limited route was a 500):
         # each process keeps counting in memory until Redis answers again (bench/RESULTS.md, faults).
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

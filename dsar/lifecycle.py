@@ -24,6 +24,9 @@ from .policy.law import DEFAULT_CLARIFICATION_SUSPENDS
 S = Status
 # Sent after every transition, inside the transaction: listeners add their own rows (webhooks, …) to it.
 request_changed = Namespace().signal("request-changed")
+#: A request received complete (identity verified at receipt): sent by services/intake.py with ``actor``, after the
+#: request, its checklist and its routing are recorded, so that upper layers start their part (the collection).
+request_received = Namespace().signal("request-received")
 STAFF_WRITERS = frozenset({StaffRole.ADMIN, StaffRole.DPO, StaffRole.AGENT})
 SENIOR_STAFF = frozenset({StaffRole.ADMIN, StaffRole.DPO})
 NON_FINAL = frozenset(s for s in Status if not s.is_final)

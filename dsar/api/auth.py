@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import timedelta
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import request
@@ -31,6 +33,10 @@ from ..web.input_guards import refuse_hostile_json
 from .errors import ErrorSchema, document_errors
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)   # last_used_at is written at most once a minute per key
+#: A key found is remembered by the process this long: a revocation made elsewhere (another worker, the CLI)
+#: takes effect within it, well within a minute; one made in this process, at once (see _forget_on_revoke).
+KEY_CACHE_SECONDS = 30
+KEY_CACHE_SIZE = 1000
 _DUMMY_HASH = hashlib.sha256(b"dsar-no-such-key").hexdigest()
 BEARER = 'Bearer realm="dsar"'
 
@@ -63,7 +69,51 @@ _ENVIRON_KEY = "dsar.api_key"
 _ENVIRON_ACTOR = "dsar.api_actor"
 
 
-def authenticate() -> ApiKey:
+@dataclass(frozen=True)
+class KnownKey:
+    """What a call needs of its key, read from the table at most every KEY_CACHE_SECONDS per process."""
+
+    id: int
+    name: str
+    prefix: str
+    key_hash: str
+    scopes: tuple[str, ...]
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+_clock = time.monotonic
+_known: dict[str, tuple[float, KnownKey]] = {}   # prefix -> (when read, the key); unknown prefixes are not kept
+
+
+def _lookup(prefix: str) -> KnownKey | None:
+    hit = _known.get(prefix)
+    if hit is not None and _clock() - hit[0] < KEY_CACHE_SECONDS:
+        return hit[1]
+    row = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None:
+        _known.pop(prefix, None)
+        return None
+    key = KnownKey(row.id, row.name, row.prefix, row.key_hash, tuple(row.scopes or ()), row.revoked_at,
+                   row.last_used_at)
+    if len(_known) >= KEY_CACHE_SIZE:
+        _known.clear()
+    _known[prefix] = (_clock(), key)
+    return key
+
+
+def forget_keys() -> None:
+    """Read every key from the table again at its next use."""
+    _known.clear()
+
+
+@sa.event.listens_for(ApiKey.revoked_at, "set")
+def _forget_on_revoke(target, value, oldvalue, initiator):
+    # A key revoked through this process's session is refused at once here, not after KEY_CACHE_SECONDS.
+    _known.pop(target.prefix, None)
+
+
+def authenticate() -> KnownKey:
     """The key of this call, or 401 (missing, malformed, unknown, wrong or revoked key).
 
     Remembered on the request itself (its WSGI environ), never beyond it.
@@ -77,24 +127,24 @@ def authenticate() -> ApiKey:
     key = None
     if parsed is not None:
         prefix, digest = parsed
-        key = db.session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+        key = _lookup(prefix)
     # Compare even when nothing matched, so that timing does not tell which prefixes exist.
     matches = same_digest(key.key_hash if key is not None else _DUMMY_HASH, parsed[1] if parsed else "0" * 64)
     if key is None or not matches:
         raise ApiUnauthorized("invalid_key", gettext(N_("This API key is not valid.")))
     if key.revoked_at is not None:
         raise ApiUnauthorized("revoked_key", gettext(N_("This API key has been revoked.")))
-    _record_use(key)
+    key = _record_use(key)
     request.environ[_ENVIRON_KEY] = key
     request.environ[_ENVIRON_ACTOR] = Actor.for_api_key(key, client_ip(), user_agent())
     return key
 
 
-def _record_use(key: ApiKey) -> None:
+def _record_use(key: KnownKey) -> KnownKey:
     """Write last_used_at at most once a minute: a busy client must not turn every read into a write."""
     now = utcnow()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
-        return
+        return key
     db.session.execute(
         sa.update(ApiKey)
         .where(ApiKey.id == key.id,
@@ -103,7 +153,10 @@ def _record_use(key: ApiKey) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    db.session.refresh(key)
+    key = replace(key, last_used_at=now)
+    if key.prefix in _known:
+        _known[key.prefix] = (_known[key.prefix][0], key)
+    return key
 
 
 def presents_valid_key() -> bool:

@@ -38,7 +38,7 @@ from werkzeug.routing import BaseConverter
 from ..actors import Actor
 from ..errors import Conflict, DomainError, InvalidInput, N_, NotFound
 from ..extensions import db
-from ..models import utcnow
+from ..models import ApiKey, utcnow
 from ..models.webhooks import ApiSubmission
 from ..models.enums import ActorType, Channel, IdentityMethod, SubjectKind
 from ..services import intake
@@ -367,7 +367,7 @@ def opengdpr_requests_POST(data: dict):
                                client_reference=request_id, body_sha256=digest, callback_urls=callbacks,
                                api_version=data.get("api_version"))
     submission.request = req
-    submission.api_key = key
+    submission.api_key = db.session.get(ApiKey, key.id)  # auth keeps a plain copy of the key, not the row
     submission.reported_status = service.request_status(req)
     db.session.add(submission)
     try:

@@ -66,7 +66,7 @@ def _created(req: DataRequest, status: int):
 
 @bp.route("", methods=["POST"])
 @auth.secured(bp, "submit", "staff", body=True)
-@bp.arguments(RequestCreateSchema)
+@bp.arguments(RequestCreateSchema())  # an instance, built once: a class is instantiated (fields deep-copied) per call
 @bp.response(201, RequestSchema, description="The request, as received")
 @bp.alt_response(200, schema=RequestSchema, description="The same client_reference and body were sent before: the request already created")
 @bp.alt_response(409, schema=ErrorSchema, description="client_reference already used with another body")
@@ -87,28 +87,34 @@ def requests_POST(data: dict):
                                code="forbidden", field="channel")
     digest = body_digest()
     reference = data.get("client_reference")
-    if reference:
-        previous = _previous_submission(key.id, reference)
-        if previous is not None:
-            return _replayed(previous, digest)
-    req = intake.submit_request(
-        type=data["type"],
-        subject=data["subject"],
-        requester=dict(data["requester"], acting_for="other") if data.get("requester") else None,
-        channel=data["channel"],
-        language=data["language"],
-        details=data.get("details"),
-        activities=data.get("activities"),
-        received_at=data.get("received_at"),
-        identity_method=_identity_method(data["identity"], data["channel"]),
-        medical_record=data["medical_record"],
-        external_account_id=data.get("external_account_id"),
-        actor=auth.actor(),
-    )
+    # Idempotency rides on the INSERT: (key, client_reference) is unique, so a retry of a committed submission
+    # fails at the commit and is answered as a replay below; the first try reads nothing beforehand.
+    try:
+        req = intake.submit_request(
+            type=data["type"],
+            subject=data["subject"],
+            requester=dict(data["requester"], acting_for="other") if data.get("requester") else None,
+            channel=data["channel"],
+            language=data["language"],
+            details=data.get("details"),
+            activities=data.get("activities"),
+            received_at=data.get("received_at"),
+            identity_method=_identity_method(data["identity"], data["channel"]),
+            medical_record=data["medical_record"],
+            external_account_id=data.get("external_account_id"),
+            actor=auth.actor(),
+        )
+    except (InvalidInput, PermissionDenied):
+        # A client_reference already used is answered as such (200 or 409) before what this body says.
+        previous = _previous_submission(key.id, reference) if reference else None
+        if previous is None:
+            raise
+        db.session.rollback()
+        return _replayed(previous, digest)
     db.session.add(ApiSubmission(request_id=req.id, api_key_id=key.id, protocol=PROTOCOL,
                                  client_reference=reference, body_sha256=digest))
     try:
-        db.session.commit()
+        _commit_keeping_values()
     except sa.exc.IntegrityError:
         # The same client_reference committed by a concurrent retry: answer as a replay.
         db.session.rollback()
@@ -117,6 +123,17 @@ def requests_POST(data: dict):
             raise
         return _replayed(previous, digest)
     return _created(req, 201)
+
+
+def _commit_keeping_values() -> None:
+    """Commit without expiring what was written: the answer is serialised from the objects as they were
+    sent to the database, not read again (issue 19)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def _previous_submission(key_id: int, reference: str) -> ApiSubmission | None:
@@ -134,7 +151,7 @@ def _replayed(previous: ApiSubmission, digest: str):
 
 @bp.route("", methods=["GET"])
 @auth.secured(bp, "read", "staff")
-@bp.arguments(RequestListArgs, location="query", unknown="raise")
+@bp.arguments(RequestListArgs(), location="query", unknown="raise")
 @bp.response(200, RequestPageSchema)
 def requests_GET(args: dict):
     """List requests, newest first, with filters; pages of up to 100."""

@@ -12,6 +12,9 @@ sweep twice (or two workers at once: the second UPDATE waits for the first's row
 locks and then finds its condition false) sends nothing twice. Only the rows a rule
 fired for are then loaded, to write their emails and audit events, all in one
 transaction: the marks, the events and the emails land together or not at all.
+The audit chain heads of the requests concerned are read in one query and the events
+of rules 2-4 are inserted together, in one statement (issue 19: 2,400 tasks firing over
+a million requests).
 
 The clock is injectable (``now``) so that tests can play weeks in seconds.
 """
@@ -78,15 +81,18 @@ def _mark(where, values: dict) -> list[int]:
 
 
 def _load(ids: list[int]) -> list[ProfessionalTask]:
+    """The tasks, their professional and request loaded, and the audit heads of those requests (one query each)."""
     if not ids:
         return []
-    return list(db.session.scalars(
+    tasks = list(db.session.scalars(
         sa.select(ProfessionalTask).where(ProfessionalTask.id.in_(ids))
         .options(sa.orm.joinedload(ProfessionalTask.professional), sa.orm.joinedload(ProfessionalTask.request))
         .order_by(ProfessionalTask.id)
         # The UPDATE above bypassed the session: rows already in it must be read again.
         .execution_options(populate_existing=True)
     ).unique())
+    audit.load_heads(audit.stream_for(t.request) for t in tasks)
+    return tasks
 
 
 def _sweep(now: datetime) -> dict[str, int]:
@@ -109,6 +115,13 @@ def _sweep(now: datetime) -> dict[str, int]:
     if gone:
         db.session.flush()
 
+    # Rules 2-4 write an event per task fired: chained from the heads read with the tasks, inserted together.
+    with audit.batch():
+        _remind_and_escalate(now, today, rules, system, counts)
+    return counts
+
+
+def _remind_and_escalate(now: datetime, today, rules, system: Actor, counts: dict[str, int]) -> None:
     # 2. Reminders: every N days since the task was created or last reminded, until answered.
     #    Not while the clock is paused on the requester (awaiting_requester): the professional can do nothing.
     every = timedelta(days=rules.reminder_every_days)
@@ -152,4 +165,3 @@ def _sweep(now: datetime) -> dict[str, int]:
         audit.record(system, "task_escalated", request=task.request, touch=False,
                      details={"task_id": task.id, "reason": "near_deadline", "due_date": task.request.due_date})
         counts["escalated_near_deadline"] += 1
-    return counts

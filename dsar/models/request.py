@@ -231,3 +231,11 @@ class RequestPause(db.Model):
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="Row creation instant")
 
     request: Mapped[DataRequest] = relationship(back_populates="pauses")
+
+
+# The queue's search by first name, case-insensitive, from its start: lower(first_name) LIKE 'x%' reads these
+# (text_pattern_ops: a prefix LIKE uses the index whatever the database's collation). Migration 0011.
+for _model in (RequestSubject, Requester):
+    sa.Index(f"ix_{_model.__tablename__}_first_name_lower",
+             sa.func.lower(_model.__table__.c.first_name).label("first_name_lower"),
+             postgresql_ops={"first_name_lower": "text_pattern_ops"})

@@ -51,17 +51,20 @@ def matching_links(req: DataRequest) -> list[CareLink]:
         conditions.append(sa.and_(CareLink.patient_phone == phone, CareLink.patient_birth_date == born))
     if not conditions:
         return []
-    return list(db.session.scalars(
-        sa.select(CareLink).join(CareLink.professional).where(sa.or_(*conditions))
-        .options(sa.orm.contains_eager(CareLink.professional)).order_by(CareLink.id)
-    ).unique())
+    with db.session.no_autoflush:  # care links do not depend on what this transaction has not written yet
+        return list(db.session.scalars(
+            sa.select(CareLink).join(CareLink.professional).where(sa.or_(*conditions))
+            .options(sa.orm.contains_eager(CareLink.professional)).order_by(CareLink.id)
+        ).unique())
 
 
-def find_professionals_for(req: DataRequest, *, today: date | None = None) -> list[Professional]:
-    """The professionals in charge of the request's subject now (see the matching rule above)."""
+def find_professionals_for(req: DataRequest, *, today: date | None = None,
+                           links: list[CareLink] | None = None) -> list[Professional]:
+    """The professionals in charge of the request's subject now (see the matching rule above); ``links``: the
+    request's ``matching_links`` when the caller has them already."""
     today = today or legal_day(utcnow())
     found: dict[int, Professional] = {}
-    for link in matching_links(req):
+    for link in matching_links(req) if links is None else links:
         if link.is_live(today) and link.professional.is_live(today):
             found.setdefault(link.professional.id, link.professional)
     return sorted(found.values(), key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.id))

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import BinaryIO
@@ -23,19 +21,23 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, lifecycle
 from ..actors import Actor
 from ..deadlines import PARIS, legal_day
-from ..errors import IllegalTransition, InvalidInput, N_, PermissionDenied
+from ..errors import IllegalTransition, InvalidInput, N_
 from ..extensions import db
 from ..models import DataRequest, Document, OutboxMessage, Requester, RequestSubject, utcnow
-from ..models.enums import (
-    ActingFor, ActorType, Channel, DocumentKind, IdentityMethod, Relationship, RequestType, ReviewStatus, Status,
-)
+from ..models.enums import ActingFor, Channel, DocumentKind, ReviewStatus, Status
 from ..tokens import TokenError, make_token, read_token, request_id_from_status_token
-from . import documents, notifications
+from ..urls import public_url
+from . import checklist, documents, identity, identity_reviews, notifications
 from .authority import authority_proof, proof_for  # noqa: F401 - proof_for: older imports (tests)
+from .routing import routes
+from .submission import InvalidRequest, Problems, Submission, check_submission, clean_text, normalise_email
+
+__all__ = ["InvalidRequest", "normalise_email", "submit_request"]  # the first two re-exported from .submission
 
 log = logging.getLogger(__name__)
 
@@ -49,174 +51,9 @@ RESEND_INTERVAL = timedelta(minutes=10)
 #: Requests listed in one "your links" email.
 MAX_LINKS_PER_EMAIL = 20
 
-SUBJECT_FIELDS = {"kind", "first_name", "last_name", "email", "phone", "birth_date", "deceased"}
-REQUESTER_FIELDS = {"acting_for", "relationship", "first_name", "last_name", "email", "phone", "postal_address"}
-#: Identity checked at receipt (deadline rule 1: the clock starts on the day of receipt).
-VERIFIED_AT_RECEIPT = {IdentityMethod.ACCOUNT, IdentityMethod.IN_PERSON, IdentityMethod.VOUCHED}
-#: Relationships that only make sense for a person who has died, and the ones that end with death.
-AFTER_DEATH = {Relationship.HEIR, Relationship.EXECUTOR, Relationship.COHABITANT, Relationship.PACS_PARTNER}
-ADULT_AGE = 18  # parental authority ends at majority (Code civil art. 371-1, 414)
-
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
-_PHONE_CHARS = re.compile(r"^\+?[0-9 .\-()/]+$")
-_LETTER = re.compile(r"[^\W\d_]")
-
-
-class InvalidRequest(InvalidInput):
-    """Several fields are wrong at once. ``problems`` holds one InvalidInput per problem, each with its field;
-    the exception itself carries the first one, so that code expecting a single InvalidInput still works."""
-
-    def __init__(self, problems: list[InvalidInput]):
-        first = problems[0]
-        super().__init__(first.message, code=first.code, field=first.field, **first.params)
-        self.problems = problems
-
-    @property
-    def fields(self) -> dict[str, list[InvalidInput]]:
-        out: dict[str, list[InvalidInput]] = {}
-        for p in self.problems:
-            out.setdefault(p.field, []).append(p)
-        return out
-
-
-class _Problems:
-    def __init__(self):
-        self.items: list[InvalidInput] = []
-
-    def add(self, field: str, message: str, code: str = "invalid_input", **params) -> None:
-        self.items.append(InvalidInput(message, code=code, field=field, **params))
-
-    def has(self, field: str) -> bool:
-        return any(p.field == field for p in self.items)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidRequest(self.items)
-
 
 def _policy():
     return current_app.extensions["dsar_policy"]
-
-
-# --- cleaning the values people type ----------------------------------------------------------------------
-
-
-# The error summary lists messages alone, so a required field's message names it (issue 18).
-REQUIRED_MESSAGES = {
-    "subject.first_name": N_("Enter the first name of the person the data is about."),
-    "subject.last_name": N_("Enter the last name of the person the data is about."),
-    "requester.first_name": N_("Enter your first name."),
-    "requester.last_name": N_("Enter your last name."),
-    "answer": N_("Write your answer to our question."),
-}
-
-
-def _text(value, field: str, problems: _Problems, *, required: bool, max_length: int, multiline: bool = False):
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.add(field, N_("This field must be text."), "wrong_type")
-        return None
-    value = unicodedata.normalize("NFC", value).strip()
-    if not multiline:
-        value = " ".join(value.split())
-    # Control characters have no place in a name or a message (and break emails and letters).
-    allowed = {"\n", "\t"} if multiline else set()
-    value = "".join(ch for ch in value if ch in allowed or unicodedata.category(ch) not in ("Cc", "Cf"))
-    value = value.replace("\r", "")
-    if not value:
-        if required:
-            problems.add(field, REQUIRED_MESSAGES.get(field, N_("This field is required.")), "required")
-        return None
-    if len(value) > max_length:
-        problems.add(field, N_("Please keep this under %(max)s characters."), "too_long", max=max_length)
-        return None
-    return value
-
-
-def _name(value, field: str, problems: _Problems, *, required: bool = True):
-    value = _text(value, field, problems, required=required, max_length=120)
-    if value is not None and not _LETTER.search(value):
-        problems.add(field, N_("Please enter a name."), "invalid_name")
-        return None
-    return value
-
-
-def normalise_email(value) -> str | None:
-    """The address lower-cased, or None if it does not look like one."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    if len(value) > 254 or not _EMAIL.match(value):
-        return None
-    return value
-
-
-def _email(value, field: str, problems: _Problems, *, required: bool):
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.add(field, N_("Please enter an email address: this is where we write to you."), "required")
-        return None
-    email = normalise_email(value)
-    if email is None:
-        problems.add(field, N_("Please enter a valid email address, such as name@example.fr."), "invalid_email")
-    return email
-
-
-def _phone(value, field: str, problems: _Problems):
-    value = _text(value, field, problems, required=False, max_length=32)
-    if value is None:
-        return None
-    digits = re.sub(r"\D", "", value)
-    if not _PHONE_CHARS.match(value) or not 6 <= len(digits) <= 15:
-        problems.add(field, N_("Please enter a valid phone number, such as +33 6 12 34 56 78."), "invalid_phone")
-        return None
-    return ("+" if value.startswith("+") else "") + digits
-
-
-def _date(value, field: str, problems: _Problems, *, today: date):
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, str):
-        text = value.strip()
-        parsed = None
-        for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"):
-            try:
-                parsed = datetime.strptime(text, fmt).date()
-                break
-            except ValueError:
-                continue
-        if parsed is None:
-            problems.add(field, N_("Please enter a date such as 31/01/1980."), "invalid_date")
-            return None
-        value = parsed
-    if not isinstance(value, date):
-        problems.add(field, N_("Please enter a date such as 31/01/1980."), "invalid_date")
-        return None
-    if value > today or value.year < 1900:
-        problems.add(field, N_("This date is not possible."), "impossible_date")
-        return None
-    return value
-
-
-def _flag(value, field: str, problems: _Problems) -> bool:
-    if value in (None, "", False, 0, "0", "false", "no", "off"):
-        return False
-    if value in (True, 1, "1", "true", "yes", "on", "y"):
-        return True
-    problems.add(field, N_("This field must be yes or no."), "wrong_type")
-    return False
-
-
-def _unknown_keys(given: dict, known: set[str], prefix: str, problems: _Problems) -> None:
-    for key in sorted(set(given) - known, key=str):
-        problems.add(f"{prefix}.{key}", N_("Unknown field %(name)s."), "unknown_field", name=f"{prefix}.{key}")
-
-
-def _age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 # --- receiving a request ---------------------------------------------------------------------------------
@@ -235,6 +72,7 @@ def submit_request(
     identity_method: str | None = None,
     medical_record: bool = False,
     external_account_id: str | None = None,
+    form_submission_hash: str | None = None,
     actor: Actor,
 ) -> DataRequest:
     """Receive a request; validate everything, record it, write its first email. Does not commit.
@@ -246,219 +84,89 @@ def submit_request(
     - other channels (post, email, phone … logged by staff): the address counts as confirmed; the request
       awaits an identity document (policy art. 8.1).
 
+    The request row is written once: its id is taken first, so that its reference, its clock and its due
+    dates are set before the INSERT (issue 19).
+
+    ``form_submission_hash``: the public form's one-time key (services/form_submissions.py), unique: the same
+    form sent twice fails the INSERT (IntegrityError), and the caller answers with the first request.
+
     Raises InvalidRequest (all the problems at once, each with its field) or PermissionDenied.
     """
-    policy = _policy()
-    problems = _Problems()
     now = utcnow()
-
-    # Who may say what: a person on the public form cannot vouch for their own identity or backdate receipt.
-    staff_like = actor.is_staff_like
-    try:
-        channel = Channel(channel)
-    except ValueError:
-        problems.add("channel", N_("Unknown channel."), "unknown_channel")
-        channel = None
-    if identity_method is None and channel == Channel.ACCOUNT:
-        identity_method = IdentityMethod.ACCOUNT  # a request made from a logged-in account (policy art. 8.1)
-    method = None
-    if identity_method is not None:
-        try:
-            method = IdentityMethod(identity_method)
-        except ValueError:
-            method = None
-        if method not in VERIFIED_AT_RECEIPT:
-            problems.add("identity_method", N_("Identity can be checked at receipt only through the account, "
-                                               "in person, or by a trusted client."), "bad_identity_method")
-            method = None
-        elif channel == Channel.WEB:
-            problems.add("identity_method", N_("A request from the public form cannot be verified at receipt."),
-                         "bad_identity_method")
-            method = None
-        elif method == IdentityMethod.ACCOUNT and not (staff_like or actor.type == ActorType.API):
-            raise PermissionDenied(N_("You are not allowed to do this."), code="forbidden", field="identity_method")
-        elif method in (IdentityMethod.IN_PERSON, IdentityMethod.VOUCHED) and not staff_like:
-            raise PermissionDenied(N_("You are not allowed to do this."), code="forbidden", field="identity_method")
-
-    if received_at is None:
-        received_at = now
-    elif not staff_like:
-        raise PermissionDenied(N_("You are not allowed to do this."), code="forbidden", field="received_at")
-    elif not isinstance(received_at, datetime) or received_at.tzinfo is None:
-        problems.add("received_at", N_("Give the instant of receipt with its time zone."), "naive_datetime")
-        received_at = now
-    elif received_at > now + timedelta(minutes=5):
-        problems.add("received_at", N_("A request cannot be received in the future."), "future")
-        received_at = now
-    received_on = legal_day(received_at)
-
-    try:
-        type = RequestType(type)
-        policy.request_type(type)
-    except (ValueError, KeyError):
-        problems.add("type", N_("Choose the right you want to exercise."), "unknown_type")
-        type = None
-
-    if language not in current_app.config["LANGUAGES"] or language not in policy.languages:
-        problems.add("language", N_("Unknown language."), "unknown_language")
-        language = policy.default_language
-
-    # The data subject.
-    if not isinstance(subject, dict):
-        problems.add("subject", N_("Tell us who the request is about."), "required")
-        subject = {}
-    _unknown_keys(subject, SUBJECT_FIELDS, "subject", problems)
-    kind = subject.get("kind")
-    if not isinstance(kind, str) or kind not in policy.subject_kinds:
-        problems.add("subject.kind", N_("Tell us who the person is: a patient, a professional user or a prospect."),
-                     "unknown_subject_kind")
-        kind = None
-    s_first = _name(subject.get("first_name"), "subject.first_name", problems)
-    s_last = _name(subject.get("last_name"), "subject.last_name", problems)
-    s_phone = _phone(subject.get("phone"), "subject.phone", problems)
-    s_birth = _date(subject.get("birth_date"), "subject.birth_date", problems, today=received_on)
-    s_deceased = _flag(subject.get("deceased"), "subject.deceased", problems)
-
-    # Who makes it: the subject, or someone acting for them.
-    if requester is not None and not isinstance(requester, dict):
-        problems.add("requester", N_("This field must be an object."), "wrong_type")
-        requester = None
-    acting_for = ActingFor.SELF
-    if requester:
-        _unknown_keys(requester, REQUESTER_FIELDS, "requester", problems)
-        try:
-            acting_for = ActingFor(requester.get("acting_for") or ActingFor.OTHER)
-        except ValueError:
-            problems.add("requester.acting_for", N_("Say whether you act for yourself or for someone else."),
-                         "bad_acting_for")
-    relationship = None
-    if acting_for == ActingFor.SELF:
-        stray = sorted(k for k, v in (requester or {}).items() if k != "acting_for" and v not in (None, ""))
-        for key in stray:
-            problems.add(f"requester.{key}", N_("Only for a request made for someone else."), "not_for_self")
-        s_email = _email(subject.get("email"), "subject.email", problems, required=True)
-        r_first, r_last, r_email, r_phone = s_first, s_last, s_email, s_phone
-        r_address = None
-        if s_deceased:
-            problems.add("subject.deceased", N_("For a person who has died, make the request as their heir or as "
-                                                "the person named in their directives."), "deceased_self")
+    sub = check_submission(
+        type=type, subject=subject, requester=requester, channel=channel, language=language, details=details,
+        activities=activities, received_at=received_at, identity_method=identity_method,
+        medical_record=medical_record, external_account_id=external_account_id, actor=actor, now=now)
+    req = _new_request(sub, actor, now, form_submission_hash)
+    audit.record(actor, "received", request=req, to_status=req.status, new_stream=True, details={
+        "channel": str(sub.channel), "type": str(sub.type), "subject_kind": sub.subject["kind"],
+        "activities": sub.activities, "acting_for": str(sub.requester["acting_for"]),
+        "relationship": str(sub.requester["relationship"]) if sub.requester["relationship"] else None,
+        "identity_method": str(sub.method) if sub.method else None, "medical_record": sub.medical_record,
+        "clock_started_on": req.clock_started_on, "due_date": req.due_date,
+    })
+    if sub.channel == Channel.WEB:
+        send_confirmation(req)
     else:
-        try:
-            relationship = Relationship(requester.get("relationship"))
-        except ValueError:
-            problems.add("requester.relationship", N_("Tell us on what ground you act for this person."),
-                         "bad_relationship")
-        s_email = _email(subject.get("email"), "subject.email", problems, required=False)
-        r_first = _name(requester.get("first_name"), "requester.first_name", problems)
-        r_last = _name(requester.get("last_name"), "requester.last_name", problems)
-        r_email = _email(requester.get("email"), "requester.email", problems, required=True)
-        r_phone = _phone(requester.get("phone"), "requester.phone", problems)
-        r_address = _text(requester.get("postal_address"), "requester.postal_address", problems, required=False,
-                          max_length=500, multiline=True)
-        if relationship in AFTER_DEATH:
-            if subject.get("deceased") in (None, ""):
-                s_deceased = True
-            elif not s_deceased:
-                problems.add("subject.deceased", N_("An heir or the person named in directives acts for someone "
-                                                    "who has died."), "not_deceased")
-        elif relationship is not None and s_deceased:
-            problems.add("requester.relationship", N_("For a person who has died, act as their heir or as the person "
-                                                      "named in their directives."), "deceased_needs_heir")
-        if relationship == Relationship.PARENT and not problems.has("subject.birth_date"):
-            if s_birth is None:
-                problems.add("subject.birth_date", N_("Give the child's date of birth: parental authority ends at 18."),
-                             "required")
-            elif _age_on(s_birth, received_on) >= ADULT_AGE:
-                problems.add("requester.relationship", N_("Parental authority ends at 18: for an adult, act as their "
-                                                          "guardian or with their written mandate."), "not_a_minor")
+        notifications.email_requester(req, "request_received", _received_context(req))
+    if sub.method is not None:
+        checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
+        routes.auto_route(req, actor)
+        # Verified at intake (account, in person): what listens starts now, as for a request that opens later
+        # (the collection of issue 16, dsar/systems/collection.py).
+        lifecycle.request_received.send(req, actor=actor)
+    elif req.status == Status.AWAITING_IDENTITY:
+        identity.after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
+    log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
+    return req
 
-    if type == RequestType.POST_MORTEM_DIRECTIVE and s_deceased:
-        problems.add("type", N_("Directives for after death are set by the person during their lifetime."),
-                     "directive_after_death")
 
-    details = _text(details, "details", problems, required=False, max_length=5000, multiline=True)
-    if type == RequestType.RECTIFICATION and details is None and not problems.has("details"):
-        problems.add("details", N_("Tell us which data are wrong and what they should be."), "required")
+#: The collections a new request starts with, empty: nothing to load for a request that has just been made.
+_EMPTY_COLLECTIONS = ("pauses", "medical_record_items", "tasks", "documents", "steps")
 
-    medical_record = _flag(medical_record, "medical_record", problems)
-    if medical_record and (kind != "patient" or type != RequestType.ACCESS):
-        problems.add("medical_record", N_("Only a patient's request for access can ask for the medical record."),
-                     "not_medical")
-        medical_record = False
-    # How old each item of the record is, is a fact its holder establishes afterwards (CSP R.1111-1;
-    # services/medical_record.py), not something the requester declares.
 
-    if activities is None:
-        activity_keys = [a.key for a in policy.activities_for_subject(kind)] if kind else []
-    elif not isinstance(activities, list) or not activities:
-        problems.add("activities", N_("Choose at least one service."), "required")
-        activity_keys = []
-    else:
-        activity_keys = []
-        for key in activities:
-            act = policy.activities.get(key) if isinstance(key, str) else None
-            if act is None or (kind and kind not in act.data_subjects):
-                problems.add("activities", N_("Unknown service %(activity)s for this person."), "unknown_activity",
-                             activity=str(key)[:40])
-            elif key not in activity_keys:
-                activity_keys.append(key)
-
-    if external_account_id is not None:
-        external_account_id = _text(external_account_id, "external_account_id", problems, required=False,
-                                    max_length=64)
-    problems.raise_if_any()
-
+def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_hash: str | None) -> DataRequest:
+    """The request, its subject and its requester, written complete (reference, clock, due dates): one INSERT each."""
+    s, r = sub.subject, sub.requester
     req = DataRequest(
-        type=str(type), subject_kind=kind, activities=activity_keys, channel=str(channel), language=language,
-        details=details, received_at=received_at, medical_record=medical_record,
-        external_account_id=external_account_id,
-        status_link_salt=secrets.token_hex(16),
+        id=_take_request_id(),
+        type=str(sub.type), subject_kind=s["kind"], activities=sub.activities, channel=str(sub.channel),
+        language=sub.language, details=sub.details, received_at=sub.received_at.astimezone(timezone.utc), medical_record=sub.medical_record,
+        external_account_id=sub.external_account_id, status_link_salt=secrets.token_hex(16),
+        form_submission_hash=form_submission_hash,
     )
-    req.subject = RequestSubject(kind=kind, first_name=s_first, last_name=s_last, email=s_email, phone=s_phone,
-                                 birth_date=s_birth, deceased=s_deceased)
-    req.requester = Requester(acting_for=str(acting_for), relationship_to_subject=str(relationship) if relationship else None,
-                              first_name=r_first, last_name=r_last, email=r_email, phone=r_phone, postal_address=r_address)
-    if channel == Channel.WEB:
+    for name in _EMPTY_COLLECTIONS:
+        set_committed_value(req, name, [])
+    req.subject = RequestSubject(kind=s["kind"], first_name=s["first_name"], last_name=s["last_name"],
+                                 email=s["email"], phone=s["phone"], birth_date=s["birth_date"], deceased=s["deceased"])
+    req.requester = Requester(acting_for=str(r["acting_for"]),
+                              relationship_to_subject=str(r["relationship"]) if r["relationship"] else None,
+                              first_name=r["first_name"], last_name=r["last_name"], email=r["email"],
+                              phone=r["phone"], postal_address=r["postal_address"])
+    if sub.channel == Channel.WEB:
         req.status = Status.UNCONFIRMED
-    elif method is not None:
+    elif sub.method is not None:
         req.status = Status.OPEN
         req.email_confirmed_at = now
-        req.identity_method = str(method)
+        req.identity_method = str(sub.method)
         req.identity_verified_at = now
         req.identity_verified_by = actor.label
     else:
         req.status = Status.AWAITING_IDENTITY
         req.email_confirmed_at = now  # given to staff by the person themself
     db.session.add(req)
-    db.session.flush()
-    lifecycle.next_reference(req)
-    if method is not None:
-        lifecycle.start_clock(req, policy, received_on)  # deadline rule 1: the day of receipt
-    audit.record(actor, "received", request=req, to_status=req.status, details={
-        "channel": str(channel), "type": str(type), "subject_kind": kind, "activities": activity_keys,
-        "acting_for": str(acting_for), "relationship": str(relationship) if relationship else None,
-        "identity_method": str(method) if method else None, "medical_record": medical_record,
-        "clock_started_on": req.clock_started_on, "due_date": req.due_date,
-    })
-    if channel == Channel.WEB:
-        send_confirmation(req)
-    else:
-        notifications.email_requester(req, "request_received", _received_context(req))
-    if method is not None:
-        from . import checklist, routing
-
-        checklist.open_checklist(req, actor)  # complete at receipt: its steps go on it now
-        routing.auto_route(req, actor)
-        # Verified at intake (account, in person): the collection starts now (issue 16), as for one that opens later.
-        from ..systems.collection import start_collection
-
-        start_collection(req, actor)
-    elif req.status == Status.AWAITING_IDENTITY:
-        from .identity import after_email_confirmed
-
-        after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
-    log.info("request %s received (channel=%s, status=%s)", req.reference, req.channel, req.status)
+    lifecycle.next_reference(req)  # flushes first only where no id could be taken (SQLite)
+    if sub.method is not None:
+        lifecycle.start_clock(req, _policy(), sub.received_on)  # deadline rule 1: the day of receipt
+    db.session.flush()  # the INSERT, whole: what refers to the request (events, emails) follows it
     return req
+
+
+def _take_request_id() -> int | None:
+    """The new request's id from its sequence (PostgreSQL); None elsewhere, and the INSERT gives it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return db.session.scalar(sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("requests", "id"))))
 
 
 def _received_context(req: DataRequest) -> dict:
@@ -475,8 +183,6 @@ def confirmation_token(req: DataRequest) -> str:
 
 
 def send_confirmation(req: DataRequest) -> OutboxMessage:
-    from ..urls import public_url
-
     url = public_url("public.confirm_GET", token=confirmation_token(req))
     return notifications.queue_email(req.requester.email, "confirm_email", req.language or "fr", {
         "reference": req.reference, "confirm_url": url, "hours": CONFIRM_LINK_MAX_AGE // 3600,
@@ -513,9 +219,7 @@ def confirm_email(token: str, *, ip: str | None = None, user_agent: str | None =
     actor = Actor.for_requester(req, ip=ip, user_agent=user_agent)
     lifecycle.confirm_email(req, actor, _policy())
     notifications.email_requester(req, "request_received", _received_context(req))
-    from .identity import after_email_confirmed
-
-    after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
+    identity.after_email_confirmed(req)  # policy on_reasonable_doubt: the records held may verify the identity
     return Confirmation(req, False)
 
 
@@ -531,9 +235,7 @@ def request_for_status_token(token: str) -> DataRequest:
 def required_document_kinds(req: DataRequest) -> list[str]:
     """An identity document when the policy asks for one (art. 8.1: outside an account; on_reasonable_doubt: once
     staff record a doubt, services/identity.py); a representative also proves their authority."""
-    from .identity import document_needed
-
-    kinds = [DocumentKind.IDENTITY] if document_needed(req) else []
+    kinds = [DocumentKind.IDENTITY] if identity.document_needed(req) else []
     if req.requester is not None and req.requester.acting_for == ActingFor.OTHER:
         kinds.append(DocumentKind.AUTHORITY)
     return [str(k) for k in kinds]
@@ -583,9 +285,7 @@ def add_identity_document(req: DataRequest, kind: str, stream: BinaryIO, filenam
     if req.status == Status.AWAITING_IDENTITY and not missing_documents(req):
         lifecycle.submit_identity(req, actor, doc.id)
     if req.status == Status.IDENTITY_REVIEW:
-        from .identity_reviews import notify_document_arrived
-
-        notify_document_arrived(req, doc)   # issue 18: no one was told a document had arrived
+        identity_reviews.notify_document_arrived(req, doc)   # issue 18: no one was told a document had arrived
     return doc
 
 
@@ -598,8 +298,8 @@ def withdraw(req: DataRequest, actor: Actor, *, expected_version: int | None = N
 
 def answer_clarification(req: DataRequest, actor: Actor, answer: str, *, expected_version: int | None = None):
     """The requester answers the question asked: the pause ends and the deadline moves by its length (rule 4)."""
-    problems = _Problems()
-    answer = _text(answer, "answer", problems, required=True, max_length=5000, multiline=True)
+    problems = Problems()
+    answer = clean_text(answer, "answer", problems, required=True, max_length=5000, multiline=True)
     problems.raise_if_any()
     if req.status != Status.AWAITING_REQUESTER:
         raise IllegalTransition(N_("No question is waiting for your answer."), code="no_question")

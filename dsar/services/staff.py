@@ -9,6 +9,7 @@ from ..extensions import db
 from ..models import ApiKey, Staff
 from ..models.enums import StaffRole
 from ..security import API_SCOPES, generate_api_key, hash_password
+from .submission import normalise_email
 
 MIN_PASSWORD_LENGTH = 12
 

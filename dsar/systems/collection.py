@@ -82,6 +82,7 @@ def _on_request_changed(req: DataRequest, change, actor: Actor, **_):
 
 
 lifecycle.request_changed.connect(_on_request_changed, weak=False)
+lifecycle.request_received.connect(start_collection)  # verified at intake: collected at once (issue 16)
 
 
 def run_again(run: SystemRun, actor: Actor) -> None:

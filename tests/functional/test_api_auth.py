@@ -7,10 +7,12 @@ import pytest
 import sqlalchemy as sa
 
 from api_support import account_request_body, bearer, make_key
+from dsar.api import auth
 from dsar.extensions import db
 from dsar.models import ApiKey, DataRequest, utcnow
 from dsar.security import generate_api_key
 from factories import make_request
+from statement_support import counting
 
 # One call per operation; the scopes that may make it.
 OPERATIONS = [
@@ -115,6 +117,7 @@ def test_last_use_is_recorded_at_most_once_a_minute(client, app):
     stale = utcnow() - timedelta(minutes=2)
     db.session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=stale))
     db.session.commit()
+    auth.forget_keys()   # what the process knows of a key lasts KEY_CACHE_SECONDS: as if that much time had passed
     client.get("/api/v1/requests", headers=bearer(secret))
     db.session.expire_all()
     assert db.session.get(ApiKey, key.id).last_used_at > stale
@@ -184,3 +187,28 @@ def test_the_failure_limit_never_locks_out_a_valid_key_from_the_same_address(mak
         assert "failed authentications from this address" in slowed.get_json()["message"]
         french = client.get("/api/v1/requests", headers=bearer("dsar_abcdefabcdef_guess9"))
         assert french.status_code == 429 and french.get_json()["message"].startswith("Trop de tentatives")
+
+
+def test_a_key_revoked_elsewhere_is_refused_within_a_minute(client, app, monkeypatch):
+    """The process remembers a key for KEY_CACHE_SECONDS (issue 19): one SELECT less per call; a revocation
+    written by another process (another worker, the CLI) takes effect within that time, and in this process
+    (the ORM attribute set) at once."""
+    assert auth.KEY_CACHE_SECONDS <= 60
+    key, secret = make_key("read")
+    now = [1000.0]
+    monkeypatch.setattr(auth, "_clock", lambda: now[0])
+    assert client.get("/api/v1/requests", headers=bearer(secret)).status_code == 200
+    # Revoked by another process: a plain UPDATE, nothing this process's session sees.
+    db.session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(revoked_at=utcnow()))
+    db.session.commit()
+    now[0] += auth.KEY_CACHE_SECONDS + 0.1
+    res = client.get("/api/v1/requests", headers=bearer(secret))
+    assert res.status_code == 401 and res.get_json()["error"] == "revoked_key"
+
+
+def test_a_known_key_is_not_read_again_within_the_cache_time(client, app):
+    _, secret = make_key("read")
+    client.get("/api/v1/requests", headers=bearer(secret))
+    with counting() as statements:
+        assert client.get("/api/v1/requests", headers=bearer(secret)).status_code == 200
+    assert not [s for s in statements if "FROM api_keys" in s], statements

@@ -81,10 +81,10 @@ def auto_route(req: DataRequest, actor: Actor, *, now: datetime | None = None) -
                                   subject_kind=req.subject_kind, activities=list(req.activities or [])))
         return RoutingOutcome.STAFF_BY_POLICY
     today = legal_day(now)
-    links = matching_links(req)
-    candidates = find_professionals_for(req, today=today)
+    links = matching_links(req)  # one care-link query for the whole decision
+    candidates = find_professionals_for(req, today=today, links=links)
     if len(candidates) == 1:
-        route_to_professional(req, system, candidates[0], now=now, automatic=True)
+        route_to_professional(req, system, candidates[0], now=now, automatic=True, care_link_matched=True)
         return RoutingOutcome.ROUTED
     if len(candidates) > 1:
         audit.record(system, "routing_needs_choice", request=req,
@@ -98,10 +98,11 @@ def auto_route(req: DataRequest, actor: Actor, *, now: datetime | None = None) -
 
 def route_to_professional(req: DataRequest, actor: Actor, professional: Professional,
                           expected_version: int | None = None, *, now: datetime | None = None,
-                          automatic: bool = False):
+                          automatic: bool = False, care_link_matched: bool | None = None):
     """Hand the request to ``professional``: a task, its link, an email. The clock is not touched.
 
-    Any earlier live task (another professional) is cancelled and its link revoked.
+    Any earlier live task (another professional) is cancelled and its link revoked. ``care_link_matched``: whether
+    a care link designates them, when the caller knows it already (``auto_route``); else it is looked up.
     """
     now = now or utcnow()
     today = legal_day(now)
@@ -115,7 +116,9 @@ def route_to_professional(req: DataRequest, actor: Actor, professional: Professi
     if any(t.professional_id == professional.id for t in current):
         raise IllegalTransition(N_("This request is already with this professional. Send the link again instead."),
                                 code="already_routed")
-    matched = any(link.professional_id == professional.id for link in matching_links(req))
+    matched = care_link_matched
+    if matched is None:
+        matched = any(link.professional_id == professional.id for link in matching_links(req))
     change = lifecycle.transition(req, "route_to_professional", actor, expected_version=expected_version, details={
         "professional_id": professional.id,
         "professional": professional.full_name,

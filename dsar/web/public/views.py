@@ -22,6 +22,7 @@ from ...models import utcnow
 from ...models.enums import ActorType, Status
 from ...policy.text import localized
 from ...services import authority, documents, form_submissions, intake
+from ...services.submission import InvalidRequest, normalise_email
 from ...tokens import TokenError, TokenExpired, status_token
 from ..common import client_ip, configured_limit, translate_error, user_agent
 from .blueprint import bp
@@ -156,7 +157,7 @@ def new_request_POST():
     submission = form_submissions.submission_key(form.get(form_submissions.NONCE_FIELD), form.items(multi=True))
     previous = form_submissions.previous_request(submission)
     if previous is not None:
-        return _submitted(previous, acting_for)
+        return _submitted(previous.reference, acting_for)
     subject = {
         "kind": values["subject_kind"] or None,
         "first_name": values["subject_first_name"],
@@ -192,10 +193,14 @@ def new_request_POST():
         req = intake.submit_request(
             type=values["type"] or None, subject=subject, requester=requester, channel="web",
             language=_language(), details=form.get("details", ""),
-            medical_record=values["medical_record"],
+            medical_record=values["medical_record"], form_submission_hash=submission,
             actor=actor,
         )
-    except intake.InvalidRequest as err:
+    except IntegrityError:
+        # The same form, sent twice at once: the other POST created the request (and its one email).
+        db.session.rollback()
+        return _sent_twice(submission, acting_for)
+    except InvalidRequest as err:
         db.session.rollback()
         for p in err.problems:
             add(form_field_for(p.field), translate_error(p))
@@ -209,23 +214,27 @@ def new_request_POST():
         values["requester_postal_address"] = form.get("requester_postal_address", "")
         values[form_submissions.NONCE_FIELD] = form.get(form_submissions.NONCE_FIELD) if submission else None
         return render_template("public/new_request.html", **_form_context(values, errors, problems)), 422
-    form_submissions.remember(req, submission)
+    reference = req.reference  # read before the commit, which expires it
     try:
         db.session.commit()
     except IntegrityError:
-        # The same form, sent twice at once: the other POST created the request (and its one email).
         db.session.rollback()
-        previous = form_submissions.previous_request(submission)
-        if previous is None:
-            raise
-        return _submitted(previous, acting_for)
-    return _submitted(req, acting_for)
+        return _sent_twice(submission, acting_for)
+    return _submitted(reference, acting_for)
 
 
-def _submitted(req, acting_for: str):
+def _sent_twice(submission: str | None, acting_for: str):
+    """The same form, sent twice at once: the other POST created the request (and its one email)."""
+    previous = form_submissions.previous_request(submission)
+    if previous is None:
+        raise
+    return _submitted(previous.reference, acting_for)
+
+
+def _submitted(reference: str, acting_for: str):
     # The reference is shown on the next page, from the session: a URL carrying it would let anyone
     # check whether a reference exists.
-    session["dsar_submitted"] = {"reference": req.reference, "acting_for": acting_for}
+    session["dsar_submitted"] = {"reference": reference, "acting_for": acting_for}
     return redirect(url_for("public.submitted_GET"), code=303)
 
 
@@ -448,7 +457,7 @@ def links_GET():
 @limiter.limit(_limit("resend"))
 def links_POST():
     email = request.form.get("email", "")
-    if intake.normalise_email(email) is None:
+    if normalise_email(email) is None:
         message = _("Please enter a valid email address, such as name@example.fr.")
         return render_template("public/links.html", values={"email": email}, errors={"email": [message]}), 422
     intake.resend_links(email, _language())
