@@ -38,8 +38,8 @@ import time
 
 log = logging.getLogger(__name__)
 
-#: A six-page letter takes about 250 MB of address space in the child (interpreter, WeasyPrint, Pango,
-#: fonts); four times that is a runaway.
+#: The child peaks at about 290 MB of address space, 100 MB resident (interpreter, WeasyPrint, Pango,
+#: fonts); three and a half times that is a runaway.
 MEMORY_BYTES = 1024 * 1024 * 1024
 CPU_SECONDS = 20                 # per letter; the six-page letter takes 0.3-0.45 s, starting the child 1.3 s
 TIMEOUT_SECONDS = 60             # wall clock per letter, the child's start included: the machine may be busy
