@@ -222,8 +222,8 @@ def main() -> int:
         after = f"{final[pid]['VmRSS'] / 1024:.0f} MB" if pid in final else "gone"
         print(f"   worker {pid}: booted {booted_mb}, peak VmHWM {sampler.peak_hwm[pid] / 1024:.0f} MB, after the load {after}")
     if sampler.child_hwm:
-        print(f"   letter renderer children: {len(sampler.child_hwm)}, peak VmHWM of one "
-              f"{max(sampler.child_hwm.values()) / 1024:.0f} MB (outside the web workers)")
+        print(f"   children of the workers (the letter renderer since issue 19 item 10): {len(sampler.child_hwm)}, "
+              f"peak VmHWM of one {max(sampler.child_hwm.values()) / 1024:.0f} MB (outside the web workers)")
     print(f"== result: peak VmHWM of a worker {peak / 1024:.0f} MB (target <= 200 MB: "
           f"{'met' if peak / 1024 <= 200 else 'MISSED'}); load average now {h.load_average():.2f}")
     if args.json:
