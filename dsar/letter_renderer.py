@@ -195,6 +195,7 @@ def _child_main(argv: list[str]) -> int:
 
     memory_bytes = int(argv[1])
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))   # SIGXCPU would dump a core: the letter's text
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     import weasyprint  # noqa: F401 - loaded before the first letter, inside the limits
     while True:
