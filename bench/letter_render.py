@@ -5,6 +5,9 @@
 Each letter is rendered from a real request built through the services (a database of its own, dropped at
 the end), with ``dsar.services.fulfilment.letters.render_letter`` — what a staff action, a professional's
 answer or the API does in its transaction. The first render of a process also loads the fonts: it is reported on its own.
+
+Since issue 19 item 10 the layout runs in a long-lived child (``dsar.letter_renderer``); ``--child-per-letter``
+recycles it after every letter, to measure what one process per letter would cost.
 """
 from __future__ import annotations
 
@@ -66,8 +69,14 @@ def main() -> int:
     parser.add_argument("--renders", type=int, default=20, help="timed renders of each kind")
     parser.add_argument("--language", default="fr", choices=("fr", "en"))
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
+    parser.add_argument("--child-per-letter", action="store_true",
+                        help="start a renderer child for every letter (dsar.letter_renderer, recycle_after=1)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.child_per_letter:
+        from dsar import letter_renderer
+
+        letter_renderer._renderer = letter_renderer.Renderer(recycle_after=1)
 
     from pypdf import PdfReader
 

@@ -1,12 +1,19 @@
 """Peak memory of a gunicorn web worker under load (target <= 200 MB): VmHWM read from /proc/<pid>/status.
 
     .venv/bin/python bench/worker_memory.py            # 4 workers, 60 s of mixed load, 8 connections
+    .venv/bin/python bench/worker_memory.py --code /work/wt/base   # the same load served by another checkout
 
 dsar is served with production settings (PostgreSQL, Redis, SMTP) on a database of its own. Requests are
 created first through the API; then wrk sends a mix for the measured time: 40 % submissions, 20 % reads,
 20 % answers that render a six-page access letter to PDF in the request (WeasyPrint: the heaviest thing a
 web worker does; ``--no-letters`` reads instead), 20 % public pages. Every worker's resident set (VmRSS) and high-water mark (VmHWM) are
-sampled four times a second; the figure is the highest VmHWM of any worker.
+sampled four times a second; the figure is the highest VmHWM of any worker. A worker's own children (the
+letter renderer, ``dsar.letter_renderer``) are sampled apart and reported beside it.
+
+The letters need a policy without contradictions (``policy_warnings.letter_blockers`` refuses every letter of
+``workflows/idomed.yaml`` as written with a 409): the server reads the resolved copy the demo and the tests
+use (``dsar.demo_policy.write_resolved_policy``). The count of ``letter_produced`` events is printed: a run
+whose answers were refused says so (``--no-letters`` expects 0).
 """
 from __future__ import annotations
 
@@ -72,6 +79,13 @@ end
 """
 
 
+def _commit(code: Path) -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
 def status_kib(pid: int) -> dict:
     """VmRSS and VmHWM of a process; OSError when it is gone (a zombie has neither)."""
     text = Path(f"/proc/{pid}/status").read_text()
@@ -89,6 +103,7 @@ class Sampler(threading.Thread):
         self.master, self.every = master, every
         self.peak_hwm: dict[int, int] = {}
         self.peak_rss: dict[int, int] = {}
+        self.child_hwm: dict[int, int] = {}     # the workers' own children (the letter renderer)
         self.stop_event = threading.Event()
 
     def run(self):
@@ -100,6 +115,11 @@ class Sampler(threading.Thread):
                     continue
                 self.peak_hwm[pid] = max(self.peak_hwm.get(pid, 0), s["VmHWM"])
                 self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), s["VmRSS"])
+                for child in h.children(pid):
+                    try:
+                        self.child_hwm[child] = max(self.child_hwm.get(child, 0), status_kib(child)["VmHWM"])
+                    except OSError:
+                        continue
             time.sleep(self.every)
 
 
@@ -116,6 +136,8 @@ def main() -> int:
                         help="extra environment for gunicorn, e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--gunicorn-arg", action="append", default=[], metavar="ARG",
                         help="extra gunicorn argument, e.g. --gunicorn-arg=--max-requests=500")
+    parser.add_argument("--code", type=Path, default=h.ROOT,
+                        help="the checkout gunicorn serves (its folder first on sys.path): a baseline, e.g. main's")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -128,11 +150,17 @@ def main() -> int:
         h.migrate(url)
         submit_key = h.make_api_key(url, ["submit"], name="application")
         staff_key = h.make_api_key(url, ["staff"], name="automation")
-        env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
+        from dsar.demo_policy import write_resolved_policy
+
+        policy = write_resolved_policy(h.ROOT / "workflows" / "idomed.yaml", work / "idomed-resolved.yaml")
+        env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute", DSAR_POLICY=policy)
+        code = args.code.resolve()
+        env["PYTHONPATH"] = str(code)
         env.update(dict(item.split("=", 1) for item in args.env))
         port = h.free_port()
+        print(f"   serving {code} (commit {_commit(code)})", flush=True)
         proc = h.gunicorn("wsgi:app", env, workers=args.workers, port=port, log=work / "gunicorn.log",
-                          extra=args.gunicorn_arg)
+                          extra=args.gunicorn_arg, chdir=code)
         base = f"http://127.0.0.1:{port}"
         try:
             h.wait_http(f"{base}/health", timeout=60, expect=(200, 503))
@@ -185,17 +213,24 @@ def main() -> int:
             h.stop(proc)
     peak = max(sampler.peak_hwm.values())
     print(f"   load: {result['requests']} requests, {result['rps']:.1f} req/s, non-2xx {result['non_2xx']}, "
-          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; {letters} letters rendered", flush=True)
+          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; {letters} letters rendered "
+          f"(letter_produced events)", flush=True)
+    if not args.no_letters and not letters:
+        print("   WARNING: no letter was rendered: every answer was refused (see the gunicorn log)", flush=True)
     for pid in sorted(sampler.peak_hwm):
         booted_mb = f"{booted[pid]['VmRSS'] / 1024:.0f} MB" if pid in booted else "later (a recycled worker)"
         after = f"{final[pid]['VmRSS'] / 1024:.0f} MB" if pid in final else "gone"
         print(f"   worker {pid}: booted {booted_mb}, peak VmHWM {sampler.peak_hwm[pid] / 1024:.0f} MB, after the load {after}")
+    if sampler.child_hwm:
+        print(f"   children of the workers (the letter renderer since issue 19 item 10): {len(sampler.child_hwm)}, "
+              f"peak VmHWM of one {max(sampler.child_hwm.values()) / 1024:.0f} MB (outside the web workers)")
     print(f"== result: peak VmHWM of a worker {peak / 1024:.0f} MB (target <= 200 MB: "
           f"{'met' if peak / 1024 <= 200 else 'MISSED'}); load average now {h.load_average():.2f}")
     if args.json:
         result.pop("raw", None)
         args.json.write_text(json.dumps({
-            "machine": info, "load": result, "letters": letters,
+            "machine": info, "load": result, "letters": letters, "code": str(args.code),
+            "renderer_children_peak_hwm_kib": sorted(sampler.child_hwm.values()),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "workers": {pid: {"booted_kib": booted.get(pid), "peak_hwm_kib": sampler.peak_hwm[pid],
                               "final_kib": final.get(pid)} for pid in sorted(sampler.peak_hwm)},

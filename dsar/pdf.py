@@ -7,25 +7,30 @@ Rendering never reaches the network: the URL fetcher refuses every URL (the
 templates need none: styles are inline and the fonts are the system's DejaVu),
 so text a requester typed cannot make the server fetch anything.
 
-Measured here (2 shared cores, warm process): a one- or two-page letter renders
-in 60–120 ms, the six-page access letter in about 0.3 s; the first render of a
-process adds about 2 s (importing WeasyPrint, loading the fonts). So letters are
-rendered in the transaction of the action that causes them: the letter, its
-stored copy and the email announcing it land together or not at all.
+The layout (WeasyPrint) runs in a child process with capped memory and CPU
+(``dsar.letter_renderer``, issue 19 item 10): the process that builds the HTML never
+imports WeasyPrint, so a web worker stays small. Measured here (2 shared cores, warm
+child): a one- or two-page letter renders in 60–120 ms, the six-page access letter in
+about 0.3 s; the first letter of a process adds about 1.5 s (starting the child,
+loading the fonts). So letters are still rendered in the transaction of the action
+that causes them: the letter, its stored copy and the email announcing it land
+together or not at all; a layout that fails or runs out of time is ``LetterNotRendered``
+and the action is rolled back.
 """
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 
 from flask import current_app, g, render_template
 from flask_babel import force_locale
 
 from .deadlines import legal_day
+from .errors import Conflict, N_
 from .formatting import long_date
+from .letter_renderer import RenderFailed, no_network_fetcher as _no_network_fetcher  # noqa: F401 - tests use it
+from .letter_renderer import render as _layout
 from .models import utcnow
 
-log = logging.getLogger(__name__)
 
 #: Every letter the service writes; each is ``templates/pdf/<kind>.html``.
 ANSWER_KINDS = tuple(
@@ -42,18 +47,11 @@ class LetterError(ValueError):
     """A letter kind that does not exist (a programming error, not a user's)."""
 
 
-def _no_network_fetcher():
-    from weasyprint.urls import URLFetcher
+class LetterNotRendered(Conflict):
+    """The layout failed or ran out of time or memory (``letter_renderer``): nothing was done, the action can
+    be tried again. A 409 with a clear message, as every domain error, rather than a 500."""
 
-    class NoNetwork(URLFetcher):
-        """Refuse every URL: a letter is self-contained, and a fetch is a server-side request forgery."""
-
-        def fetch(self, url, headers=None):
-            # Only the scheme is logged: the rest of a URL may carry what a requester typed.
-            log.warning("letter rendering refused to fetch a %s: URL", url.split(":", 1)[0][:10])
-            raise ValueError("external resources are not fetched when rendering letters")
-
-    return NoNetwork()
+    code = "letter_not_rendered"
 
 
 @contextmanager
@@ -94,13 +92,15 @@ def render_html(kind: str, language: str, context: dict) -> str:
 
 
 def render_pdf(kind: str, language: str, context: dict) -> bytes:
-    """The letter ``kind`` as PDF bytes, in ``language`` (fr or en), from the context its caller built."""
-    from weasyprint import HTML  # local import: WeasyPrint takes about 2 s to load, only processes that render pay
+    """The letter ``kind`` as PDF bytes, in ``language`` (fr or en), from the context its caller built.
 
+    The HTML is built here; its layout runs in the renderer child (``letter_renderer``). LetterNotRendered
+    when the child fails, times out or runs out of memory."""
     html = render_html(kind, language, context)
     req = context.get("req")
-    # Tagged PDF: screen readers follow the headings, lists and tables of the letter.
-    return HTML(string=html, base_url=None, url_fetcher=_no_network_fetcher()).write_pdf(
-        pdf_identifier=f"{getattr(req, 'reference', '') or 'dsar'}-{kind}".encode("ascii", "replace")[:64],
-        pdf_tags=True,
-    )
+    identifier = f"{getattr(req, 'reference', '') or 'dsar'}-{kind}".encode("ascii", "replace")[:64]
+    try:
+        return _layout(html, identifier)
+    except RenderFailed:
+        raise LetterNotRendered(N_("The letter could not be drawn, so nothing was done. Try again in a moment; "
+                                   "if it fails again, tell the DPO.")) from None
