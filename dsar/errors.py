@@ -49,3 +49,10 @@ class PermissionDenied(DomainError):
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"
+
+
+class Unavailable(DomainError):
+    """Something the service needs failed for now (not the client's doing): nothing was done, try again (503)."""
+
+    status_code = 503
+    code = "unavailable"

@@ -25,7 +25,7 @@ from flask import current_app, g, render_template
 from flask_babel import force_locale
 
 from .deadlines import legal_day
-from .errors import Conflict, N_
+from .errors import N_, Unavailable
 from .formatting import long_date
 from .letter_renderer import RenderFailed, no_network_fetcher as _no_network_fetcher  # noqa: F401 - tests use it
 from .letter_renderer import render as _layout
@@ -47,9 +47,9 @@ class LetterError(ValueError):
     """A letter kind that does not exist (a programming error, not a user's)."""
 
 
-class LetterNotRendered(Conflict):
+class LetterNotRendered(Unavailable):
     """The layout failed or ran out of time or memory (``letter_renderer``): nothing was done, the action can
-    be tried again. A 409 with a clear message, as every domain error, rather than a 500."""
+    be tried again. A 503 (the server's fault, not the client's) with a clear message, rather than a bare 500."""
 
     code = "letter_not_rendered"
 
