@@ -15,7 +15,7 @@ from dsar import lifecycle
 from dsar.actors import Actor
 from dsar.extensions import db
 from dsar.models.enums import IdentityMethod, Status
-from dsar.services import actions, routing
+from dsar.services import actions, checklist, routing
 from dsar.tokens import status_token
 from tests.appdb import SYSTEMS_FILE, appdb  # noqa: F401 - the fixture
 from tests.backoffice_support import staff_with_totp, totp_code
@@ -90,8 +90,11 @@ def test_dpo_counts_only_professional_withholds_and_releases_patient_downloads(l
         from dsar.models import DataRequest, Staff
 
         req = db.session.get(DataRequest, request_id)
-        actions.answer(req, Actor.for_staff(db.session.get(Staff, dpo_id)), outcome="granted",
-                       message="Voici vos données.")
+        staff = Actor.for_staff(db.session.get(Staff, dpo_id))
+        # The checklist opened with the identity (services/checklist.py, on the lifecycle signal): the DPO ticks the
+        # third-party check (GDPR art. 15(4)) of what the pack holds besides the professional's review.
+        checklist.complete_step_by_key(req, staff, "check_third_party_data", note="pack checked")
+        actions.answer(req, staff, outcome="granted", message="Voici vos données.")
         db.session.commit()
         status_link = f"{base}/status/{status_token(req)}"
         db.session.commit()  # the status link's salt
