@@ -4,8 +4,8 @@ request page; it never carries what the professional wrote nor the names of the 
 s'interdit de prendre connaissance des messages, informations, documents et Données partagées dans le cadre
 du Service" (policy art. 8.2).
 
-Connected to ``lifecycle.request_changed`` (the answer is a lifecycle transition); subscribed by the task
-pages' blueprint (``dsar/web/tasks/__init__.py``), so services/routing.py is not edited.
+Connected to ``lifecycle.request_changed`` (the answer is a lifecycle transition) when imported; ``create_app``
+imports it with the other receivers, so every entry point listens.
 """
 from __future__ import annotations
 
