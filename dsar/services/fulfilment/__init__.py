@@ -20,12 +20,12 @@ the submodules; the names below keep older imports (tests, scripts) working.
 """
 from __future__ import annotations
 
-import importlib
+from ...lazy_exports import lazy_exports
 
 
 # The names older callers import from this package, and the module each lives in. They load on first use
-# (PEP 562), so that importing one module of the package runs none of the others (no import cycle through
-# this file); code inside dsar imports the module itself.
+# (dsar/lazy_exports.py), so that importing one module of the package runs none of the others (no import cycle
+# through this file); code inside dsar imports the module itself.
 _HOMES = {
     "ART19_TYPES": ("dsar.services.fulfilment.common", "ART19_TYPES"),
     "AccessInformation": ("dsar.services.fulfilment.letters", "AccessInformation"),
@@ -92,16 +92,4 @@ _HOMES = {
     "utcnow": ("dsar.models", "utcnow"),
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _HOMES[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -8,12 +8,12 @@ dsar import from the precise module.
 """
 from __future__ import annotations
 
-import importlib
+from ...lazy_exports import lazy_exports
 
 
 # The names older callers import from this package, and the module each lives in. They load on first use
-# (PEP 562), so that importing one module of the package runs none of the others (no import cycle through
-# this file); code inside dsar imports the module itself.
+# (dsar/lazy_exports.py), so that importing one module of the package runs none of the others (no import cycle
+# through this file); code inside dsar imports the module itself.
 _HOMES = {
     "LINK_SIGNATURE_MAX_AGE": ("dsar.services.routing.task_links", "LINK_SIGNATURE_MAX_AGE"),
     "LIVE_TASK_STATUSES": ("dsar.models", "LIVE_TASK_STATUSES"),
@@ -53,16 +53,4 @@ _HOMES = {
     "withdraw_tasks_of_professionals": ("dsar.services.routing.routes", "withdraw_tasks_of_professionals"),
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _HOMES[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
