@@ -331,14 +331,19 @@ def reset_account(staff: Staff, actor: Actor) -> str:
     """
     staff.password_hash = hash_password(secrets.token_urlsafe(32))
     staff.must_change_password = True
+    _forget_second_factor_and_sessions(staff)
+    audit.record(actor, "account_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
+    return password_reset_token(staff)
+
+
+def _forget_second_factor_and_sessions(staff: Staff) -> None:
+    """The TOTP authenticator forgotten (enrolled again at the next sign-in), the lock lifted, every session ended."""
     staff.totp_secret = None
     staff.totp_confirmed_at = None
     staff.totp_last_step = None
     staff.failed_logins = 0
     staff.locked_until = None
     staff.session_epoch = (staff.session_epoch or 0) + 1
-    audit.record(actor, "account_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
-    return password_reset_token(staff)
 
 
 def reset_second_factor(staff: Staff, actor: Actor) -> None:
@@ -347,12 +352,7 @@ def reset_second_factor(staff: Staff, actor: Actor) -> None:
     The password stays; at the next sign-in the person enrols a new authenticator. For when the only admin lost
     theirs, so that no admin is left to use the back-office reset.
     """
-    staff.totp_secret = None
-    staff.totp_confirmed_at = None
-    staff.totp_last_step = None
-    staff.failed_logins = 0
-    staff.locked_until = None
-    staff.session_epoch = (staff.session_epoch or 0) + 1
+    _forget_second_factor_and_sessions(staff)
     audit.record(actor, "second_factor_reset", stream=staff_stream(staff), details={"staff_id": staff.id})
 
 
