@@ -11,7 +11,7 @@ from ..models import OutboxMessage, utcnow
 from ..models.enums import OutboxStatus
 # The transports register themselves when their modules are imported: email, webhook, OpenDSR callback.
 from ..services import notifications, opendsr, webhooks  # noqa: F401
-from ..services.outbox import delivery_job_id, transport_for
+from ..services.outbox import Undeliverable, delivery_job_id, transport_for
 from . import enqueue_after_commit, job
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _failed(msg: OutboxMessage, exc: Exception) -> None:
     msg.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
     # A webhook receiver that answered with an error status: keep it for the delivery log.
     msg.response_status = getattr(exc, "response_status", msg.response_status)
-    if msg.attempts >= msg.max_attempts:
+    if msg.attempts >= msg.max_attempts or isinstance(exc, Undeliverable):
         msg.status = OutboxStatus.FAILED
         msg.sealed_body = None   # never sent now: its links must not outlive it (a new email carries new ones)
     else:

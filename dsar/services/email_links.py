@@ -2,13 +2,15 @@
 
 Emails carry bearer links: the requester's status page (valid three years), answer downloads, task links,
 staff password resets. The database otherwise keeps only hashes of such secrets (tokens.py), so a database
-backup must not hold them in the outbox either (issue 12 item 2). An email is therefore stored twice:
+backup must not hold them in the outbox either (issue 12 item 2). An email is therefore stored in two parts:
 
-- ``body_text`` / ``body_html``: the body with every secret link redacted (``…/status/[redacted]``), kept
-  for the record and readable by anyone who may read the database;
-- ``sealed_body``: the email exactly as it is to be sent, encrypted with the file keys (DSAR_FILE_KEYS,
-  which are not in the database), and erased as soon as it is sent (or given up), in the transaction that
-  marks it sent. What remains is ``body_sha256``, the hash of what was sent.
+- ``sealed_body``: what it takes to send the email, links included, encrypted with the file keys
+  (DSAR_FILE_KEYS, which are not in the database): its context until the delivery job renders it
+  (``email_context``, issue 19 item 7), or, for an email rendered when queued, the email itself. It is erased
+  as soon as the email is sent (or given up), in the transaction that marks it sent;
+- ``body_text`` / ``body_html``: written by the delivery job when it sends, the body with every secret link
+  redacted (``…/status/[redacted]``), kept for the record and readable by anyone who may read the database,
+  with ``body_sha256``, the hash of what was sent.
 
 A link is secret when the route it opens takes a ``token`` (every bearer link of the service does:
 ``/status/<token>``, ``/task/<token>``, ``/download/<token>``, ``/confirm/<token>``,
@@ -24,7 +26,7 @@ from flask import current_app
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from ..security import decrypt_secret, encrypt_secret
+from ..security import encrypt_secret
 
 REDACTED = "[redacted]"
 SECRET_ARGUMENTS = frozenset({"token"})
@@ -69,12 +71,6 @@ def redact_links(body: str | None) -> str | None:
 def seal(text: str, html: str | None) -> str:
     """The email as sent, encrypted with the file keys."""
     return encrypt_secret(json.dumps({"text": text, "html": html}, ensure_ascii=False))
-
-
-def unseal(sealed: str) -> tuple[str, str | None]:
-    """(text, html) of a sealed email; ValueError when no configured key opens it."""
-    body = json.loads(decrypt_secret(sealed))
-    return body["text"], body["html"]
 
 
 def digest(text: str, html: str | None) -> str:

@@ -170,7 +170,9 @@ def _take_request_id() -> int | None:
 
 
 def _received_context(req: DataRequest) -> dict:
-    return {"missing_documents": missing_documents(req), "proof": authority_proof(req)}
+    # The status and due date as they are at receipt: the email is rendered later, by its delivery job (issue 19).
+    return {"missing_documents": missing_documents(req), "proof": authority_proof(req), "status": req.status,
+            "due_date": req.due_date}
 
 
 # --- email confirmation ----------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ Transport = Callable[[OutboxMessage], "int | None"]
 _TRANSPORTS: dict[str, Transport] = {}
 
 
+class Undeliverable(Exception):
+    """This message can never be sent (what it was written about is gone): it fails at once, without retries."""
+
+
 class UnknownTransport(LookupError):
     """No transport is registered for a message: its kind is unknown to this version, or its module not loaded."""
 
@@ -65,7 +69,7 @@ def delivery_job_id(message_id: int, attempts: int = 0) -> str:
     return f"outbox-{message_id}" if not attempts else f"outbox-{message_id}-{attempts}"
 
 
-def queue(*, kind: str, template: str, recipient: str, message_id: str, body_text: str, language: str = "fr",
+def queue(*, kind: str, template: str, recipient: str, message_id: str, body_text: str | None = None, language: str = "fr",
           subject: str | None = None, body_html: str | None = None, sealed_body: str | None = None,
           body_sha256: str | None = None, request=None) -> OutboxMessage:
     """Write one message to the outbox; it is delivered after the commit (never if the transaction rolls back)."""

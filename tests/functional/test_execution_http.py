@@ -16,6 +16,7 @@ from dsar.systems import execution
 from tests.appdb import appdb  # noqa: F401 - the fixture
 from tests.backoffice_support import signed_in_client
 from tests.collection_support import events
+from tests.outbox_support import email_of
 from tests.factories import make_request
 from tests.functional.test_execution import policy, run_all, sapp, staff  # noqa: F401 - fixtures
 
@@ -65,7 +66,7 @@ def test_a_restriction_is_lifted_from_the_back_office_only_after_the_requester_w
     assert _post(client, req, "announce-lift").status_code == 303
     db.session.expire_all()
     [mail] = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.request_id == req.id)).all()
-    assert mail.recipient == "alice@app.test" and "18(3)" in mail.body_text
+    assert mail.recipient == "alice@app.test" and "18(3)" in email_of(mail).text
     [told] = events(req, "restriction_lift_announced")
     assert told.details == {"gdpr": "art. 18(3)"}
     page = client.get(f"/backoffice/requests/{req.reference}").get_data(as_text=True)

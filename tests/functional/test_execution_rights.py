@@ -18,7 +18,7 @@ from dsar.systems import execution, rights
 from tests.appdb import appdb, row_checksums  # noqa: F401 - the fixture
 from tests.collection_support import events
 from tests.factories import make_request
-from tests.outbox_support import text_as_sent
+from tests.outbox_support import email_of, text_as_sent
 from tests.functional.test_execution import policy, run_all, sapp, staff  # noqa: F401 - fixtures
 
 
@@ -87,7 +87,7 @@ def test_a_restriction_is_marked_and_lifted_only_after_the_requester_is_told(sap
     rights.announce_lift(req, staff())
     db.session.commit()
     [mail] = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.request_id == req.id)).all()
-    assert "18(3)" in mail.body_text
+    assert "18(3)" in email_of(mail).text
     lift = _approve(rights.lift_dry_run(req, staff()))
     execution.execute(lift, staff())
     db.session.commit()

@@ -18,7 +18,7 @@ from dsar.actors import Actor
 from dsar.extensions import db
 from dsar.models import OutboxMessage, utcnow
 from dsar.models.enums import OutboxStatus
-from dsar.services import email_links, routing
+from dsar.services import email_links, notifications, routing
 from public_support import web_request
 from routing_support import care_link, patient_request, professional
 
@@ -94,13 +94,15 @@ def test_before_it_is_sent_the_email_is_sealed_with_the_file_keys(make_app):
         pending = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)).all()
         assert {m.template for m in pending} == {"confirm_email", "request_received"}
         for message in pending:
-            text, html = email_links.unseal(message.sealed_body)   # what will be sent, with the file keys
+            _, text, html = notifications.as_sent(message)   # what will be sent, rendered from its sealed context
             links = [p for p in LINK.findall(text) if p.startswith(SECRET_ROUTES)]
             assert links and all(p in html for p in links)
             for path in links:
                 assert path.rsplit("/", 1)[-1] not in _stored(message)
                 assert _opens(app.test_client(), path) or path.startswith("/confirm/")
-            assert "[redacted]" in message.body_text and "[redacted]" in message.body_html
+            # Nothing is rendered before the delivery job does (issue 19 item 7): nothing readable is stored.
+            assert message.body_text is None and message.body_html is None and message.subject is None
+            assert "@example.test" not in message.sealed_body and "waiting" not in message.sealed_body
 
 
 @pytest.mark.parametrize("body, kept", [

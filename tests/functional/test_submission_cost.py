@@ -26,11 +26,13 @@ from statement_support import counting
 
 # PostgreSQL takes the request's id from its sequence before the INSERT (one SELECT nextval); SQLite cannot,
 # so there the INSERT comes first and the reference is an UPDATE; the SQLite test setup also sends the emails
-# in-process within the same HTTP request (their statements are counted too), and inserts rows one by one.
+# in-process within the same HTTP request (their statements are counted too: since the delivery job renders the
+# email, issue 19 item 7, it reads the request it was written about, one SELECT more per email there), and
+# inserts rows one by one.
 BOUNDS = {  # (PostgreSQL, SQLite): statements inside the submitting HTTP request, the rate-limit and key included
-    "api_unmatched": (10, 15),   # main: 19 on PostgreSQL
-    "api_matched": (17, 25),     # main: 29; 2 of these after the commit are the webhooks' (dsar/services/webhooks.py)
-    "public_form": (6, 9),
+    "api_unmatched": (10, 16),   # main: 19 on PostgreSQL
+    "api_matched": (17, 26),     # main: 29; 2 of these after the commit are the webhooks' (dsar/services/webhooks.py)
+    "public_form": (6, 10),
 }
 
 

@@ -20,7 +20,7 @@ from dsar.services import routing
 from dsar.tokens import make_token
 from factories import make_staff
 from hostile_files import hostile_corpus, valid_pdf, valid_png
-from outbox_support import text_as_sent
+from outbox_support import email_of, text_as_sent
 from routing_support import answer_task_page, care_link, outbox, patient_request, professional, task_of, task_path
 
 UA = {"User-Agent": "Mozilla/5.0 (pytest professional)"}
@@ -105,14 +105,14 @@ def test_the_page_speaks_the_professionals_language(app, client, policy):
     assert "Data protection request" in html(client.get(path))
     assert "Demande relative aux données personnelles" in html(client.get(path + "?lang=fr"))
     email = outbox("task_assigned", to="dr.english@example.test")[0]
-    assert email.language == "en" and email.subject.startswith("A patient's data protection request for you")
+    assert email.language == "en" and email_of(email).subject.startswith("A patient's data protection request for you")
 
 
 def test_the_email_to_the_professional_carries_the_link_and_nothing_of_the_patient(client, routed, smtp_server):
     message = outbox("task_assigned", to="dr.garnier@example.test")[0]
     assert message.language == "fr"
     sent = text_as_sent(message, smtp_server)
-    body = message.body_text + message.body_html + message.subject + sent
+    body = "".join(email_of(message)) + sent
     assert routed.reference in body and "Droit d'accès" in body
     link = sent.split("http://localhost")[1].split()[0]
     assert link.startswith("/task/") and routing.task_from_token(link[len("/task/"):]).id == task_of(routed).id
@@ -164,7 +164,7 @@ def test_an_expired_link_says_how_to_get_a_new_one_and_shows_nothing(client, rou
     renewed = client.post(old + "/renew")
     assert renewed.status_code == 200 and "Un nouveau lien vous a été envoyé" in html(renewed)
     resent = outbox("task_assigned", to="dr.garnier@example.test")
-    assert len(resent) == 2 and resent[-1].subject.startswith("Nouveau lien")
+    assert len(resent) == 2 and email_of(resent[-1]).subject.startswith("Nouveau lien")
     new_path = "/task/" + text_as_sent(resent[-1], smtp_server).split("/task/")[1].split()[0]
     assert client.get(new_path).status_code == 200
     superseded = client.get(old)
@@ -295,7 +295,7 @@ def test_ask_for_an_extension(client, routed):
     assert task.extension_requested_at is not None and task.extension_reason == "Dossier de 15 ans à numériser."
     assert req.extended_at is None                     # staff decide
     alert = outbox("task_extension_requested")[0]
-    assert alert.recipient == "dpo@example.test" and "numériser" not in alert.body_text
+    assert alert.recipient == "dpo@example.test" and "numériser" not in email_of(alert).text
     again = client.post(task_path(task, "extension"), data={"reason": "Encore"})
     assert again.status_code == 409
 
@@ -314,9 +314,9 @@ def test_not_my_patient_hands_the_request_back_to_staff(client, routed):
     declined = db.session.scalars(sa.select(Event).where(Event.action == "task_declined")).one()
     assert declined.details["comment"] == "Je ne connais pas cette personne."
     alert = outbox("task_declined")
-    assert [m.recipient for m in alert] == ["dpo@example.test"] and "« Pas mon patient »" in alert[0].subject
-    assert f"http://localhost/backoffice/requests/{routed.reference}" in alert[0].body_text
-    assert "Je ne connais pas" not in alert[0].body_text      # free text stays in the audit trail
+    assert [m.recipient for m in alert] == ["dpo@example.test"] and "« Pas mon patient »" in email_of(alert[0]).subject
+    assert f"http://localhost/backoffice/requests/{routed.reference}" in email_of(alert[0]).text
+    assert "Je ne connais pas" not in "".join(email_of(alert[0]))   # free text stays in the audit trail
     assert client.post(path + "/decline", data={"confirm": "1"}).status_code == 409
 
 
@@ -330,7 +330,7 @@ def test_ask_the_dpo_for_help(client, routed):
     event = db.session.scalars(sa.select(Event).where(Event.action == "help_requested")).one()
     assert event.details["question"] == question
     alert = outbox("task_help_requested")[0]
-    assert alert.recipient == "dpo@example.test" and "hôpital" not in alert.body_text + alert.body_html
+    assert alert.recipient == "dpo@example.test" and "hôpital" not in email_of(alert).text + email_of(alert).html
     assert reload(task).help_requested_at is not None
 
 
@@ -403,7 +403,7 @@ def test_the_professional_is_greeted_as_a_french_letter_would(app, policy, title
     assert routing.auto_route(req, Actor.system()) == "routed_to_professional"
     db.session.commit()
     message = outbox("task_assigned", to="dr.garnier@example.test")[0]
-    assert message.body_text.startswith(greeting) and greeting in message.body_html
+    assert email_of(message).text.startswith(greeting) and greeting in email_of(message).html
 
 
 # --- the answer is seen before it goes: preview, then confirm (issue 18) ----------------------------------------

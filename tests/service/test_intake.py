@@ -514,7 +514,8 @@ def test_the_journey_emails_speak_the_requesters_language(app, template, context
 
     req = confirmed(submit(requester={"relationship": "mandatary", "first_name": "Anne", "last_name": "Martin",
                                       "email": "anne@example.test"}))
-    ctx = dict(context, reference=req.reference, status_url="https://x/status/t", request=req)
+    ctx = dict({"status": req.status, "due_date": req.due_date}, **context, reference=req.reference,
+               status_url="https://x/status/t", request=req)
     with app.test_request_context("/"):
         fr = render_email(template, "fr", ctx)
         en = render_email(template, "en", ctx)

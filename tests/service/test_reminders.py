@@ -17,7 +17,7 @@ from dsar.models import Event, OutboxMessage, ProfessionalTask
 from dsar.models.enums import Status, TaskStatus
 from dsar.services import routing
 from factories import make_staff
-from outbox_support import text_as_sent
+from outbox_support import email_of, text_as_sent
 from routing_support import care_link, patient_request, professional, task_of
 
 ROUTED_AT = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)   # received and routed on Thursday 5 March 2026
@@ -83,8 +83,9 @@ def test_six_silent_weeks_give_exactly_the_policy_schedule(app, policy, smtp_ser
     assert len(sent("task_reminder")) == 9 and all(m.recipient == "dr.weeks@example.test" for m in sent("task_reminder"))
     escalations = sent("task_escalation")
     assert [m.recipient for m in escalations] == ["dpo@example.test"] * 2
-    assert "n'a pas accusé réception" in escalations[0].body_text and "mardi 7 avril 2026" in escalations[1].body_text
-    assert all(f"/backoffice/requests/{req.reference}" in m.body_text for m in escalations)
+    assert "n'a pas accusé réception" in email_of(escalations[0]).text
+    assert "mardi 7 avril 2026" in email_of(escalations[1]).text
+    assert all(f"/backoffice/requests/{req.reference}" in email_of(m).text for m in escalations)
     task = task_of(db.session.get(type(req), req.id))
     assert (task.reminder_count, task.escalation_reason) == (9, "near_deadline")
     # The link in the last reminder opens the task; the first email's link was replaced on 31 March.

@@ -17,7 +17,7 @@ from ...actors import Actor
 from ...deadlines import legal_day
 from ...errors import DomainError, IllegalTransition, InvalidInput, N_, NotFound
 from ...extensions import db
-from ...formatting import human_size, long_date
+from ...formatting import human_size
 from ...models import DataRequest, Document, utcnow
 from ...models.enums import DocumentKind
 from ...models.fulfilment import Download, DownloadLink, LinkPurpose
@@ -112,7 +112,6 @@ def email_context(req: DataRequest, link: DownloadLink, token: str) -> dict:
         "extended_due_date": req.extended_due_date,
         "one_month_due_date": req.one_month_due_date,
         "authority": policy.controller.complaint_authority,
-        "fmt_date": lambda d: long_date(d, lang),
     }
 
 
