@@ -3,9 +3,10 @@
 Creates a database of its own, migrates it, loads N requests (with their subjects
 and requesters) server-side with generate_series, then measures, for each
 scenario, the server time of the queue page through the real Flask view (signed
-in, HTML rendered, counters included) and, beside it, the bare SQL time of the
-page's query (EXPLAIN ANALYZE execution time). Prints p50/p95 and drops the
-database unless --keep.
+in, HTML rendered, counters included), the CPU time of this process for it (the
+page's Python, which other processes' load inflates less than the wall time)
+and, beside it, the bare SQL time of the page's query (EXPLAIN ANALYZE execution
+time). Prints p50/p95 and drops the database unless --keep.
 
     .venv/bin/python bench/queue_1m.py                      # 1,000,000 requests
     .venv/bin/python bench/queue_1m.py --rows 100000 --runs 20
@@ -169,18 +170,20 @@ def run(url: str, args) -> int:
         ("search by first name (~1,000 requests)", search_url(sample_first_name.lower()), {}, None),
     ]
     search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower()}
-    print(f"\n{'scenario':40} {'rows':>5} {'server p50':>11} {'server p95':>11} {'SQL p50':>9} {'SQL p95':>9}")
+    print(f"\n{'scenario':40} {'rows':>5} {'server p50':>11} {'server p95':>11} {'CPU p50':>9} {'SQL p50':>9} "
+          f"{'SQL p95':>9}")
     results = []
     for i, (label, path, filter_args, cursor) in enumerate(scenarios):
-        server = []
+        server, cpu = [], []
         for _ in range(args.runs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             r = client.get(path)
             server.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
             assert r.status_code == 200, (label, r.status_code)
         with app.app_context():
             sql_times, rows = bare_sql(db, filter_args, cursor, search_terms.get(i), args.runs)
-        line = (f"{label:40} {rows:>5} {pct(server, 50):>9.1f}ms {pct(server, 95):>9.1f}ms "
+        line = (f"{label:40} {rows:>5} {pct(server, 50):>9.1f}ms {pct(server, 95):>9.1f}ms {pct(cpu, 50):>7.1f}ms "
                 f"{pct(sql_times, 50):>7.2f}ms {pct(sql_times, 95):>7.2f}ms")
         print(line)
         results.append(line)
@@ -190,7 +193,7 @@ def run(url: str, args) -> int:
             plan = db.session.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + compiled(db, counters_query(db))
                                               )).scalar()
             counter_times.append(plan[0]["Execution Time"])
-        print(f"{'counters (one query, SQL only)':40} {'':>5} {'':>11} {'':>11} "
+        print(f"{'counters (one query, SQL only)':40} {'':>5} {'':>11} {'':>11} {'':>9} "
               f"{pct(counter_times, 50):>7.2f}ms {pct(counter_times, 95):>7.2f}ms")
     return 0
 
