@@ -41,7 +41,7 @@ def filters_from_request():
 class PageWords:
     """The words and days of one page, each translated or formatted once: the rows repeat a few types, statuses and
     days, and each Flask-Babel call looks up the request's locale and catalogue again (issue 19: ~300 translations
-    and ~100 dates for 51 rows, a third of the page's rendering)."""
+    and ~120 dates for 51 rows, a third of the page's rendering)."""
 
     def __init__(self):
         self._memo: dict[tuple, str] = {}
