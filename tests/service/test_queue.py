@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from dsar.errors import InvalidInput
 from dsar.extensions import db
@@ -114,6 +115,64 @@ def test_search_by_reference_family_name_and_email_across_every_status(app):
     assert search(c.reference.lower()) == {c.reference}
     assert search("Jeanne.Dupont@example.test") == {a.reference}
     assert search("dup%") == set()                                   # LIKE wildcards are literal
+
+
+def test_search_finds_the_requester_or_the_subject_by_family_or_first_name(app):
+    heir = _req(due=TODAY, first_name="Élise", last_name="Dupré")
+    heir.requester.first_name, heir.requester.last_name = "Marc", "Sanchez"      # a representative
+    other = _req(due=TODAY, first_name="Marcel", last_name="Azaïs")
+    db.session.flush()
+
+    def search(text):
+        return set(_refs(queue.fetch_page(queue.QueueFilters(search=text), today=TODAY)))
+
+    assert search("sanchez") == search("SANCHEZ") == {heir.reference}   # the requester's family name
+    assert search("dupré") == search("DUPRé") == {heir.reference}      # the subject's, accents as typed
+    assert search("dupre") == set()                                    # no accent folding (as before)
+    assert search("marc") == {heir.reference, other.reference}         # first names, from their start
+    assert search("azaï") == {other.reference}
+    assert search("d_pr") == set()                                     # LIKE wildcards are literal
+
+
+def test_a_search_page_is_its_first_rows_by_due_date_each_with_its_names_and_assignee(app):
+    agent = make_staff("agent", name="Agathe Test")
+    made = [_req(status=Status.CLOSED if i % 3 == 0 else Status.OPEN, due=TODAY + timedelta(days=(7 * i) % 5),
+                 first_name=f"Jean{i}", last_name="Bernard", assignee_id=agent.id if i % 2 else None)
+            for i in range(7)]
+    _req(due=TODAY - timedelta(days=9), last_name="Bertrand")        # not a match, due before all of them
+    db.session.flush()
+    expected = sorted(made, key=lambda r: (r.due_date, r.id))
+    seen, after = [], None
+    while True:
+        page = queue.fetch_page(queue.QueueFilters(search="bernard"), after=after, page_size=3, today=TODAY)
+        seen += page.rows
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert [r.reference for r in seen] == [r.reference for r in expected]
+    assert [r.subject_name for r in seen] == [f"{r.subject.first_name} Bernard" for r in expected]
+    assert [r.assignee for r in seen] == ["Agathe Test" if r.assignee_id else None for r in expected]
+
+
+@pytest.mark.postgres
+def test_the_family_name_search_does_not_depend_on_the_database_collation(app):
+    """A database created under fr_FR.UTF-8 (README: createdb takes the server's locale) sorts 'sanchez' after
+    'sanche{' and 'dupréa' after 'duprê': the range `>= term AND < term with its last letter + 1` that read the
+    index before migration 0012 missed them. Here the columns take an ICU collation for the test's transaction."""
+    for table in ("request_subjects", "requesters"):
+        db.session.execute(sa.text(
+            f'ALTER TABLE {table} ALTER COLUMN last_name_lower TYPE varchar(120) COLLATE "und-x-icu"'))
+    sanchez = _req(due=TODAY, last_name="Sanchez")
+    dupree = _req(due=TODAY, last_name="Dupréa")
+    db.session.flush()
+    try:
+        def search(text):
+            return set(_refs(queue.fetch_page(queue.QueueFilters(search=text), today=TODAY)))
+
+        assert search("sanchez") == {sanchez.reference}
+        assert search("dupré") == {dupree.reference}
+    finally:
+        db.session.rollback()   # the ALTER TABLE too
 
 
 def test_counters(app):
