@@ -29,10 +29,11 @@ class OutboxMessage(db.Model):
     recipient: Mapped[str] = mapped_column(sa.String(500), comment="Email address or webhook URL")
     subject: Mapped[str | None] = mapped_column(sa.String(300), comment="Email subject")
     body_text: Mapped[str | None] = mapped_column(
-        sa.Text, comment="Email plain-text body with its secret links redacted, or webhook JSON body")
+        sa.Text, comment="Email plain-text body as sent, its secret links redacted (written when sent), or webhook JSON body")
     body_html: Mapped[str | None] = mapped_column(sa.Text, comment="Email HTML body with its secret links redacted")
     sealed_body: Mapped[str | None] = mapped_column(sa.Text, comment=(
-        "The email as it is sent, links included, encrypted with the file keys; erased once sent or given up"),
+        "What the email is sent from, links included, encrypted with the file keys: its context until the delivery "
+        "job renders it (or the rendered email); erased once sent or given up"),
         info=ENCRYPTED_COLUMN)
     body_sha256: Mapped[str | None] = mapped_column(
         sa.String(64), comment="SHA-256 of the email as sent (text, then HTML), kept after its links are erased")
