@@ -8,11 +8,13 @@ and the task is still not answered.
 
 Each rule marks the rows it fires for with ``UPDATE … WHERE <rule> RETURNING id``. Running the
 sweep twice (or two workers at once: the second UPDATE waits for the first's row locks and
-then finds its condition false) sends nothing twice. A rule on the task's own columns first
-reads its candidates from the tasks alone, then the UPDATE names them by id and checks the
-rule again with their requests' status: one statement joining the million requests made
-PostgreSQL hash all of them whenever anything was due (issue 19: 200-300 ms per rule, measured
-over 1,000,000 requests). Only the rows a rule fired for are then loaded, to write their
+then finds its condition false) sends nothing twice. Rules 2 and 3 (on the task's own columns)
+first read their candidates from the tasks alone, both in one read, then each UPDATE names its
+candidates by id and checks the rule again with their requests' status: one statement joining
+the million requests made PostgreSQL hash all of them whenever anything was due (issue 19:
+200-300 ms per rule, measured over 1,000,000 requests). Each of these rules compares one
+expression (``reminder_counted_from``, ``unacknowledged_since``), so that an index on it can
+answer the rule without reading the table. Only the rows a rule fired for are then loaded, to write their
 emails and audit events, all in one transaction: the marks, the events and the emails land
 together or not at all. The audit chain heads of the requests concerned are read in one query
 and the events of rules 2-4 are inserted together, in one statement (issue 19: 2,400 tasks
@@ -33,7 +35,7 @@ from .. import audit
 from ..actors import Actor
 from ..deadlines import legal_day
 from ..extensions import db
-from ..models import DataRequest, Professional, ProfessionalTask, utcnow
+from ..models import LIVE_TASK_STATUSES, DataRequest, Professional, ProfessionalTask, utcnow
 from ..models.enums import Status
 from ..services import routing
 from . import _app
@@ -62,6 +64,29 @@ sweep_tasks.job_path = f"{__name__}.sweep_tasks"
 
 def _live():
     return ProfessionalTask.is_live
+
+
+def _live_in_sql():
+    """``ProfessionalTask.is_live`` with its statuses written into the SQL, not sent as parameters: an index on an
+    expression serves only a query holding the very same expression, constants included."""
+    statuses = sa.bindparam(None, [s.value for s in LIVE_TASK_STATUSES], expanding=True, literal_execute=True)
+    return sa.and_(ProfessionalTask.status.in_(statuses), ProfessionalTask.revoked_at.is_(None))
+
+
+def reminder_counted_from():
+    """When the next reminder of a live task is counted from: its last reminder, else its creation (NULL for a task
+    that is not live). Rule 2 compares it with ``now - reminder_every_days``.
+
+    Written as one expression so that an index on it (proposed for issue 19; see bench/RESULTS.md, branch sweep)
+    answers the rule with the few tasks due, where today the rule reads the whole table."""
+    return sa.case((_live_in_sql(), sa.func.coalesce(ProfessionalTask.last_reminder_at, ProfessionalTask.created_at)))
+
+
+def unacknowledged_since():
+    """When a live task neither acknowledged nor escalated yet was sent (NULL otherwise). Rule 3 compares it with
+    ``now - escalate_without_ack_days``; one expression, for the same reason as ``reminder_counted_from``."""
+    return sa.case((sa.and_(_live_in_sql(), ProfessionalTask.acknowledged_at.is_(None),
+                            ProfessionalTask.escalated_at.is_(None)), ProfessionalTask.created_at))
 
 
 def _requests_in(*statuses: Status, due_by=None):
@@ -106,13 +131,13 @@ def _mark_in_progress(candidates: list, where, values: dict) -> list[int]:
     if not candidates:
         return []
     in_progress = sa.select(DataRequest.id).where(
-        among(DataRequest.id, sorted({row.request_id for row in candidates})),
+        _among(DataRequest.id, sorted({row.request_id for row in candidates})),
         DataRequest.status == Status.IN_PROGRESS)
-    return _mark([among(ProfessionalTask.id, sorted(row.id for row in candidates)),
+    return _mark([_among(ProfessionalTask.id, sorted(row.id for row in candidates)),
                   ProfessionalTask.request_id.in_(in_progress), where], values)
 
 
-def among(column, values: list):
+def _among(column, values: list):
     """``column IN values``: one array parameter on PostgreSQL (thousands of placeholders cost more to send than
     the statement costs to run), a plain IN elsewhere."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -125,7 +150,7 @@ def _load(ids: list[int]) -> list[ProfessionalTask]:
     if not ids:
         return []
     tasks = list(db.session.scalars(
-        sa.select(ProfessionalTask).where(among(ProfessionalTask.id, ids))
+        sa.select(ProfessionalTask).where(_among(ProfessionalTask.id, ids))
         .options(sa.orm.joinedload(ProfessionalTask.professional), sa.orm.joinedload(ProfessionalTask.request))
         .order_by(ProfessionalTask.id)
         # The UPDATE above bypassed the session: rows already in it must be read again.
@@ -139,6 +164,11 @@ def _sweep(now: datetime) -> dict[str, int]:
     rules = current_app.extensions["dsar_policy"].routing
     today = legal_day(now)
     system = Actor.system("reminders")
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Each statement of the sweep runs once a day and is done in milliseconds to a few hundred; compiling it
+        # (JIT, once a plan's estimated cost passes jit_above_cost, i.e. a scan of some 2,000,000 tasks) cost
+        # 150-170 ms per statement when measured over 1,000,000 requests (issue 19).
+        db.session.execute(sa.text("SET LOCAL jit = off"))
     counts = {"withdrawn": 0, "reminders": 0, "links_renewed": 0, "escalated_unacknowledged": 0,
               "escalated_near_deadline": 0}
 
@@ -165,14 +195,10 @@ def _remind_and_escalate(now: datetime, today, rules, system: Actor, counts: dic
     # 2. Reminders: every N days since the task was created or last reminded, until answered.
     #    Not while the clock is paused on the requester (awaiting_requester): the professional can do nothing.
     every = timedelta(days=rules.reminder_every_days)
-    reminder_due = sa.or_(
-        sa.and_(ProfessionalTask.last_reminder_at.is_(None), ProfessionalTask.created_at <= now - every),
-        ProfessionalTask.last_reminder_at <= now - every)
+    reminder_due = reminder_counted_from() <= now - every
     # 3. (below): not acknowledged N days after it was sent. Rule 2 changes none of the columns it reads, so the
     #    candidates of both come from one read of the tasks.
-    unacknowledged_due = sa.and_(
-        ProfessionalTask.acknowledged_at.is_(None), ProfessionalTask.escalated_at.is_(None),
-        ProfessionalTask.created_at <= now - timedelta(days=rules.escalate_without_ack_days))
+    unacknowledged_due = unacknowledged_since() <= now - timedelta(days=rules.escalate_without_ack_days)
     candidates = _candidates({"remind": reminder_due, "unacknowledged": unacknowledged_due})
 
     reminded = _mark_in_progress(
