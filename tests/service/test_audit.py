@@ -96,8 +96,8 @@ def test_audit_verify_says_intact(app, runner, policy):
 
 
 def test_a_batch_writes_rows_that_read_back_as_recorded_and_chain(app, policy):
-    """Inside ``batch`` an event is a row inserted with the others at the end (one statement; on PostgreSQL its
-    columns sent as arrays): what is read back is what was hashed, every field, including NULLs, dates and accents."""
+    """Inside ``batch`` an event is a plain row (no ORM object), inserted with the others at the end in one
+    statement: what is read back is what was hashed, every field, including NULLs, dates and accents."""
     from datetime import date
 
     req = make_request(policy=policy)
