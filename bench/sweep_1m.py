@@ -69,21 +69,38 @@ def load(conn, n: int, pros: int, now, today) -> None:
             repeat('0', 64), md5(g::text) || md5((g + 1000000000)::text)
         FROM generate_series(1, :n) g""")
     # 30 % not acknowledged yet. Nothing due: reminded within the last 5 days (or created since), an old
-    # unacknowledged task already escalated, every due date more than 7 days ahead.
+    # unacknowledged task already escalated, every due date more than 7 days ahead. The instants are spread over an
+    # hour (as real ones are over the day), so that PostgreSQL's statistics on them have a histogram.
     run("tasks", """
         INSERT INTO professional_tasks (request_id, professional_id, status, token_hash, expires_at, created_at,
             acknowledged_at, last_reminder_at, reminder_count, link_secret, escalated_at, escalation_reason)
         SELECT g, (g % :pros) + 1, CASE WHEN g % 10 < 3 THEN 'open' ELSE 'acknowledged' END,
             md5(g::text) || md5((g + 2000000000)::text), :now + interval '25 days', c.created,
             CASE WHEN g % 10 < 3 THEN NULL ELSE c.created + interval '1 day' END,
-            CASE WHEN c.created <= :now - interval '5 days' THEN :now - ((g % 4) + 1) * interval '1 day' END,
+            CASE WHEN c.created <= :now - interval '5 days' THEN :now - ((g % 4) + 1) * interval '1 day'
+                                                                   - (g % 3600) * interval '1 second' END,
             CASE WHEN c.created <= :now - interval '5 days' THEN 1 ELSE 0 END, 'not-a-secret',
             CASE WHEN g % 10 < 3 AND c.created <= :now - interval '14 days' THEN :now - interval '1 day' END,
             CASE WHEN g % 10 < 3 AND c.created <= :now - interval '14 days' THEN 'unacknowledged' END
         FROM generate_series(1, :n) g, LATERAL (SELECT :now - ((g % 20) + 1) * interval '1 day' + interval '1 hour'
-                                                AS created) c""")
+                                                       - (g % 3600) * interval '1 second' AS created) c""")
     for table in ("professionals", "requests", "request_subjects", "requesters", "events", "professional_tasks"):
         conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+
+
+def create_proposed_indexes(conn) -> None:
+    """The indexes proposed for rules 2 and 3 (issue 19), on the very expressions the sweep compares."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    from dsar.jobs.reminders import reminder_counted_from, unacknowledged_since
+
+    for name, expression in (("ix_professional_tasks_reminder_counted_from", reminder_counted_from()),
+                             ("ix_professional_tasks_unacknowledged_since", unacknowledged_since())):
+        sql = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        t = time.perf_counter()
+        conn.execute(sa.text(f"CREATE INDEX {name} ON professional_tasks (({sql}))"))
+        print(f"   proposed index {name} on ({sql}) built in {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def make_due(conn, reminders: int, unacknowledged: int, near: int, now, today) -> list[int]:
@@ -154,6 +171,8 @@ class StatementTimer:
             key = "rule: professionals gone"
         elif words.startswith("SELECT professional_tasks.") and "JOIN" in statement:
             key = "load the tasks that fired"
+        elif words.startswith("SELECT professional_tasks.id") and "CASE WHEN" in statement:
+            key = "rules 2-3: candidates (one read of the tasks)"
         else:
             key = words if not words.startswith("INSERT") else "INSERT " + statement.split()[2]
         self.times[key] += time.perf_counter() - self._start.pop(id(cursor), time.perf_counter())
@@ -168,6 +187,28 @@ class StatementTimer:
         for key, seconds in rows[:8]:
             print(f"      {seconds * 1000:9.1f} ms  {self.counts[key]:6d} x  {key}")
         return {k: round(v, 4) for k, v in rows}
+
+
+def print_profile_split(path: Path) -> None:
+    """Under cProfile: how much of the sweep was spent inside ``notifications.queue_email`` (rendering and sealing
+    each email) and how much in the rest (the rules, loading the tasks, the audit events, the commit, the jobs)."""
+    import pstats
+
+    stats = pstats.Stats(str(path)).stats
+
+    def cumulative(module: str, function: str) -> float:
+        return max((v[3] for (file, _, name), v in stats.items() if file.endswith(module) and name == function),
+                   default=0.0)
+
+    total = cumulative("dsar/jobs/reminders.py", "sweep_tasks")
+    inside = {name: cumulative(module, name) for module, name in (
+        ("dsar/services/notifications.py", "queue_email"), ("dsar/jobs/reminders.py", "_candidates"),
+        ("dsar/jobs/reminders.py", "_mark"), ("dsar/jobs/reminders.py", "_load"), ("dsar/audit.py", "record"),
+        ("dsar/audit.py", "_insert"), ("dsar/jobs/__init__.py", "submit_many"))}
+    print(f"      under cProfile: sweep {total:.2f} s, of which inside queue_email {inside['queue_email']:.2f} s, "
+          f"the rest {total - inside['queue_email']:.2f} s; "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in inside.items() if k != "queue_email")
+          + " (the rules' statements include the autoflush of the outbox rows)", flush=True)
 
 
 def verify_written_chains() -> tuple[dict, list[str]]:
@@ -209,10 +250,17 @@ def main() -> int:
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the sweep with a day's work here")
+    parser.add_argument("--proposed-indexes", action="store_true",
+                        help="add the two expression indexes proposed for rules 2 and 3 (not in the migrations yet)")
+    parser.add_argument("--code", type=Path, help="time this checkout's dsar (e.g. main's) with this script")
     args = parser.parse_args()
+    if args.code:
+        # PYTHONPATH is not enough: _harness puts this checkout first on sys.path, and it would win.
+        sys.path[:] = [str(args.code.resolve())] + [p for p in sys.path if p != str(h.ROOT)]
 
     import sqlalchemy as sa
 
+    import dsar
     from dsar import create_app
     from dsar.deadlines import legal_day
     from dsar.extensions import db
@@ -220,6 +268,8 @@ def main() -> int:
     from dsar.models import OutboxMessage, utcnow
 
     info = h.print_header("reminder and escalation sweep over open requests")
+    info["code"] = str(Path(dsar.__file__).resolve().parent.parent)
+    print(f"   code timed: {info['code']}", flush=True)
     info["load_at_start"] = h.wait_until_quiet(skip=args.no_wait)
     print(f"   load average at start: {info['load_at_start']:.2f}", flush=True)
     now = utcnow().replace(microsecond=0)
@@ -232,6 +282,8 @@ def main() -> int:
         with engine.begin() as conn:
             load(conn, args.requests, args.professionals, now, today)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if args.proposed_indexes:
+                create_proposed_indexes(conn)
             conn.execute(sa.text("VACUUM ANALYZE"))
         print(f"   {args.requests:,} requests loaded and analysed in {time.perf_counter() - t:.0f} s", flush=True)
         app = create_app(h.app_config(url, REDIS_URL=redis.url))
@@ -258,6 +310,7 @@ def main() -> int:
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(str(args.profile))
+                    print_profile_split(args.profile)
             with app.app_context():
                 emails = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) - before
                 db.session.remove()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from .actors import Actor
 from .extensions import db
@@ -45,24 +46,19 @@ def _canonical(value):
     raise TypeError(f"not serialisable in an audit event: {type(value).__name__}")
 
 
+#: What an event's hash covers: every recorded field but its id and its own hash.
+HASHED_FIELDS = ("stream", "seq", "request_id", "occurred_at", "actor_type", "actor_id", "actor_label", "ip",
+                 "user_agent", "action", "from_status", "to_status", "details", "prev_hash")
+
+
 def compute_hash(ev: Event) -> str:
     """SHA-256 over the previous hash and every recorded field of the event."""
-    content = {
-        "stream": ev.stream,
-        "seq": ev.seq,
-        "request_id": ev.request_id,
-        "occurred_at": ev.occurred_at,
-        "actor_type": ev.actor_type,
-        "actor_id": ev.actor_id,
-        "actor_label": ev.actor_label,
-        "ip": ev.ip,
-        "user_agent": ev.user_agent,
-        "action": ev.action,
-        "from_status": ev.from_status,
-        "to_status": ev.to_status,
-        "details": ev.details or {},
-        "prev_hash": ev.prev_hash,
-    }
+    return _digest({name: getattr(ev, name) for name in HASHED_FIELDS})
+
+
+def _digest(fields: dict) -> str:
+    content = {name: fields[name] for name in HASHED_FIELDS}
+    content["details"] = content["details"] or {}
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_canonical, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -78,8 +74,8 @@ def record(
     details: dict | None = None,
     touch: bool = True,
     new_stream: bool = False,
-) -> Event:
-    """Append an event in the current transaction. The caller commits.
+) -> Event | None:
+    """Append an event in the current transaction. The caller commits. Returns the event (None inside ``batch``).
 
     ``touch=False`` is for events that change nothing on the request (a staff
     member viewed a document): they do not move its version, so the forms of a
@@ -107,29 +103,31 @@ def record(
     if new_stream:
         heads.setdefault(stream, (0, GENESIS))
     last_seq, last_hash = heads[stream] if stream in heads else _read_head(stream)
-    ev = Event(
-        stream=stream,
-        seq=last_seq + 1,
-        request_id=request.id if request is not None else None,
-        occurred_at=utcnow(),
-        actor_type=str(actor.type),
-        actor_id=actor.id,
-        actor_label=(actor.label or "")[:200] or None,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        action=action,
-        from_status=str(from_status) if from_status else None,
-        to_status=str(to_status) if to_status else None,
-        details=_plain(details or {}),
-        prev_hash=last_hash,
-    )
-    ev.hash = compute_hash(ev)
-    heads[stream] = (ev.seq, ev.hash)
+    row = {
+        "stream": stream,
+        "seq": last_seq + 1,
+        "request_id": request.id if request is not None else None,
+        "occurred_at": utcnow(),
+        "actor_type": str(actor.type),
+        "actor_id": actor.id,
+        "actor_label": (actor.label or "")[:200] or None,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "action": action,
+        "from_status": str(from_status) if from_status else None,
+        "to_status": str(to_status) if to_status else None,
+        "details": _plain(details or {}),
+        "prev_hash": last_hash,
+    }
+    row["hash"] = _digest(row)
+    heads[stream] = (row["seq"], row["hash"])
     pending = db.session.info.get(_BATCH)
     if pending is not None:
-        pending.append(ev)
-    else:
-        db.session.add(ev)
+        # A row, not an ORM object: a sweep records thousands, and the object would only be read back into a row.
+        pending.append(row)
+        return None
+    ev = Event(**row)
+    db.session.add(ev)
     return ev
 
 
@@ -151,7 +149,7 @@ def load_heads(streams) -> None:
     for start in range(0, len(wanted), 5000):
         chunk = wanted[start:start + 5000]
         last = (sa.select(Event.stream, sa.func.max(Event.seq).label("seq"))
-                .where(Event.stream.in_(chunk)).group_by(Event.stream).subquery())
+                .where(_among(Event.stream, chunk)).group_by(Event.stream).subquery())
         rows = db.session.execute(
             sa.select(Event.stream, Event.seq, Event.hash)
             .join(last, sa.and_(Event.stream == last.c.stream, Event.seq == last.c.seq))
@@ -161,24 +159,33 @@ def load_heads(streams) -> None:
             heads[stream] = found.get(stream, (0, GENESIS))
 
 
+def _among(column, values: list):
+    """``column IN values``, as one array parameter on PostgreSQL rather than thousands of placeholders."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 @contextmanager
 def batch():
     """Events recorded inside are inserted together, in one statement, when the block ends without error.
 
-    Inside the block an event has no id yet; nothing else changes (each is chained as it is recorded).
+    Inside the block ``record`` returns None (the event is a row waiting for the INSERT, with no id yet); each
+    event is chained as it is recorded, as outside.
     """
     if db.session.info.get(_BATCH) is not None:
         yield
         return
-    pending: list[Event] = []
+    pending: list[dict] = []
     db.session.info[_BATCH] = pending
     try:
         yield
     finally:
         db.session.info.pop(_BATCH, None)
     if pending:
-        columns = [c.key for c in Event.__table__.columns if c.key != "id"]
-        db.session.execute(sa.insert(Event.__table__), [{c: getattr(ev, c) for c in columns} for ev in pending])
+        # One multi-row INSERT (SQLAlchemy's insertmanyvalues). Sending each column as an array to unnest was
+        # measured no faster for 2,400 events (issue 19: 134-186 ms against 121-171 ms).
+        db.session.execute(sa.insert(Event.__table__), pending)
 
 
 @sa.event.listens_for(sa.orm.Session, "after_transaction_end")

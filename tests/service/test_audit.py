@@ -93,3 +93,32 @@ def test_audit_verify_says_intact(app, runner, policy):
     db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and "intact" in result.output
+
+
+def test_a_batch_writes_rows_that_read_back_as_recorded_and_chain(app, policy):
+    """Inside ``batch`` an event is a plain row (no ORM object), inserted with the others at the end in one
+    statement: what is read back is what was hashed, every field, including NULLs, dates and accents."""
+    from datetime import date
+
+    req = make_request(policy=policy)
+    db.session.commit()
+    staff = Actor.for_staff(make_staff("dpo"), ip="192.0.2.7", user_agent="Mozilla/5.0 (é)")
+    recorded = []
+    audit.load_heads([audit.stream_for(req), "system"])
+    with audit.batch():
+        recorded.append(audit.record(staff, "note", request=req, touch=False,
+                                     details={"note": "Zoé «réponse»", "due": date(2026, 4, 7), "n": [1, None]}))
+        recorded.append(audit.record(Actor.system("tests"), "other", stream="system", details=None))
+        recorded.append(audit.record(Actor.system(), "note", request=req, touch=False, from_status="open",
+                                     to_status="in_progress", details={}))
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.action == "other")) == 0
+    assert recorded == [None, None, None]                 # rows waiting for the INSERT, no ORM objects
+    db.session.commit()
+    events = db.session.scalars(sa.select(Event).where(Event.request_id == req.id).order_by(Event.seq)).all()
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[1].details == {"note": "Zoé «réponse»", "due": "2026-04-07", "n": [1, None]}
+    assert (events[1].ip, events[1].user_agent, events[1].actor_type) == ("192.0.2.7", "Mozilla/5.0 (é)", "staff")
+    assert (events[2].from_status, events[2].to_status, events[2].details) == ("open", "in_progress", {})
+    assert events[2].prev_hash == events[1].hash and all(audit.compute_hash(e) == e.hash for e in events)
+    assert events[1].occurred_at.tzinfo is not None
+    assert audit.verify_chain() == []
