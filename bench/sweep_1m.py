@@ -93,13 +93,17 @@ def create_proposed_indexes(conn) -> None:
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql
 
-    from dsar.jobs.reminders import reminder_counted_from, unacknowledged_since
+    try:   # migration 0014 builds them from these since issue 19; the `sweep` branch had them in jobs.reminders
+        from dsar.models.people import task_reminder_counted_from as reminder_counted_from
+        from dsar.models.people import task_unacknowledged_since as unacknowledged_since
+    except ImportError:
+        from dsar.jobs.reminders import reminder_counted_from, unacknowledged_since
 
     for name, expression in (("ix_professional_tasks_reminder_counted_from", reminder_counted_from()),
                              ("ix_professional_tasks_unacknowledged_since", unacknowledged_since())):
         sql = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
         t = time.perf_counter()
-        conn.execute(sa.text(f"CREATE INDEX {name} ON professional_tasks (({sql}))"))
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON professional_tasks (({sql}))"))
         print(f"   proposed index {name} on ({sql}) built in {time.perf_counter() - t:.1f} s", flush=True)
 
 
@@ -251,7 +255,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the sweep with a day's work here")
     parser.add_argument("--proposed-indexes", action="store_true",
-                        help="add the two expression indexes proposed for rules 2 and 3 (not in the migrations yet)")
+                        help="add the two expression indexes of rules 2 and 3 (migration 0014) to code older than it")
     parser.add_argument("--code", type=Path, help="time this checkout's dsar (e.g. main's) with this script")
     args = parser.parse_args()
     if args.code:

@@ -22,10 +22,17 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave out what autogenerate cannot compare: the sweep's expression indexes (see render.py)."""
+    from dsar.models.people import SWEEP_RULE_INDEXES
+
+    return not (type_ == "index" and name in {index.name for index in SWEEP_RULE_INDEXES})
+
+
 def run_migrations_offline():
     context.configure(
         url=str(target_db.engine.url), target_metadata=target_db.metadata, literal_binds=True,
-        render_item=render_item, render_as_batch=True, compare_type=True,
+        render_item=render_item, render_as_batch=True, compare_type=True, include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,6 +49,7 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args["render_item"] = render_item
+    conf_args["include_object"] = include_object
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

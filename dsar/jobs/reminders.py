@@ -13,7 +13,7 @@ first read their candidates from the tasks alone, both in one read, then each UP
 candidates by id and checks the rule again with their requests' status: one statement joining
 the million requests made PostgreSQL hash all of them whenever anything was due (issue 19:
 200-300 ms per rule, measured over 1,000,000 requests). Each of these rules compares one
-expression (``reminder_counted_from``, ``unacknowledged_since``), so that an index on it can
+expression (``models.people.task_reminder_counted_from``, ``task_unacknowledged_since``), so that its index can
 answer the rule without reading the table. Only the rows a rule fired for are then loaded, to write their
 emails and audit events, all in one transaction: the marks, the events and the emails land
 together or not at all. The audit chain heads of the requests concerned are read in one query
@@ -36,7 +36,8 @@ from .. import audit
 from ..actors import Actor
 from ..deadlines import legal_day
 from ..extensions import db
-from ..models import LIVE_TASK_STATUSES, DataRequest, Professional, ProfessionalTask, utcnow
+from ..models import DataRequest, Professional, ProfessionalTask, utcnow
+from ..models.people import task_reminder_counted_from, task_unacknowledged_since
 from ..models.enums import Status
 from ..services import routing
 from . import _app
@@ -70,29 +71,6 @@ sweep_tasks.job_path = f"{__name__}.sweep_tasks"
 
 def _live():
     return ProfessionalTask.is_live
-
-
-def _live_in_sql():
-    """``ProfessionalTask.is_live`` with its statuses written into the SQL, not sent as parameters: an index on an
-    expression serves only a query holding the very same expression, constants included."""
-    statuses = sa.bindparam(None, [s.value for s in LIVE_TASK_STATUSES], expanding=True, literal_execute=True)
-    return sa.and_(ProfessionalTask.status.in_(statuses), ProfessionalTask.revoked_at.is_(None))
-
-
-def reminder_counted_from():
-    """When the next reminder of a live task is counted from: its last reminder, else its creation (NULL for a task
-    that is not live). Rule 2 compares it with ``now - reminder_every_days``.
-
-    Written as one expression so that an index on it (proposed for issue 19; see bench/RESULTS.md, branch sweep)
-    answers the rule with the few tasks due, where today the rule reads the whole table."""
-    return sa.case((_live_in_sql(), sa.func.coalesce(ProfessionalTask.last_reminder_at, ProfessionalTask.created_at)))
-
-
-def unacknowledged_since():
-    """When a live task neither acknowledged nor escalated yet was sent (NULL otherwise). Rule 3 compares it with
-    ``now - escalate_without_ack_days``; one expression, for the same reason as ``reminder_counted_from``."""
-    return sa.case((sa.and_(_live_in_sql(), ProfessionalTask.acknowledged_at.is_(None),
-                            ProfessionalTask.escalated_at.is_(None)), ProfessionalTask.created_at))
 
 
 def _requests_in(*statuses: Status, due_by=None):
@@ -201,10 +179,10 @@ def _remind_and_escalate(now: datetime, today, rules, system: Actor, counts: dic
     # 2. Reminders: every N days since the task was created or last reminded, until answered.
     #    Not while the clock is paused on the requester (awaiting_requester): the professional can do nothing.
     every = timedelta(days=rules.reminder_every_days)
-    reminder_due = reminder_counted_from() <= now - every
+    reminder_due = task_reminder_counted_from() <= now - every
     # 3. (below): not acknowledged N days after it was sent. Rule 2 changes none of the columns it reads, so the
     #    candidates of both come from one read of the tasks.
-    unacknowledged_due = unacknowledged_since() <= now - timedelta(days=rules.escalate_without_ack_days)
+    unacknowledged_due = task_unacknowledged_since() <= now - timedelta(days=rules.escalate_without_ack_days)
     candidates = _candidates({"remind": reminder_due, "unacknowledged": unacknowledged_due})
 
     reminded = _mark_in_progress(

@@ -18,7 +18,8 @@ def test_models_and_migrations_do_not_drift(app):
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
     with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_item": render.render_item})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_item": render.render_item,
+                                                       "include_object": render.include_object})
         diff = compare_metadata(ctx, db.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 

@@ -15,6 +15,7 @@ from dsar.jobs import reminders
 from dsar.jobs.reminders import sweep_tasks
 from dsar.models import DataRequest, Event, OutboxMessage, ProfessionalTask
 from dsar.models.enums import Status
+from dsar.models.people import SWEEP_RULE_INDEXES
 from dsar.services import routing
 from statement_support import counting
 from routing_support import care_link, patient_request, professional
@@ -95,3 +96,23 @@ def test_a_task_changed_after_the_candidates_were_read_is_checked_again_by_the_u
     assert sent_to == ["dr.race2@example.test"]
     assert db.session.get(ProfessionalTask, tasks[request_ids[0]]).reminder_count == 1   # the other sweep's, not twice
     assert audit.verify_chain() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("index", SWEEP_RULE_INDEXES, ids=lambda index: index.name)
+def test_postgresql_answers_rules_2_and_3_from_their_indexes(app, policy, index):
+    """Migration 0014's indexes hold the very expressions the sweep compares (models.people): PostgreSQL reads each
+    for the sweep's comparison, sent as the sweep sends it. A change on either side (a status, a column, a
+    parameter where a constant was) would leave a scan of every task each morning, which this catches (the drift
+    check cannot: see models.people.SWEEP_RULE_INDEXES)."""
+    _routed(policy, 2)
+    [expression] = index.expressions
+    query = sa.select(ProfessionalTask.id).where(expression <= ROUTED_AT + timedelta(days=15))
+    sent = []
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")   # two tasks: only then is an index worth it to the planner
+        sa.event.listen(conn, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
+        conn.execute(query).all()                           # the statement and parameters as the driver gets them
+        [(statement, parameters)] = sent
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert index.name in plan, plan
