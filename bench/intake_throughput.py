@@ -146,8 +146,14 @@ def add_matched_patient(database_url: str) -> None:
         db.engine.dispose()
 
 
-def profile_in_process(n: int, key: str) -> dict:
-    """Runs in a child with the production environment: CPU and SQL statements per submission, per kind."""
+def profile_in_process(n: int, key: str, cprofile_dir: Path | None = None) -> dict:
+    """Runs in a child with the production environment: CPU and SQL statements per submission, per kind.
+
+    With ``cprofile_dir``, each kind's measured submissions also run under cProfile, dumped to
+    ``<dir>/<kind>.pstats``, timed in process CPU time (the CPU figures then include cProfile's own overhead).
+    """
+    import cProfile
+
     import sqlalchemy as sa
 
     from dsar import create_app
@@ -189,24 +195,34 @@ def profile_in_process(n: int, key: str) -> dict:
             call, ok = make(10_000_000 + i)
             assert call().status_code in ok
         cpu, stmts, failures = [], [], 0
+        profiler = cProfile.Profile(time.process_time) if cprofile_dir else None  # CPU, not waits
         for i in range(n):
             call, ok = make(i)
             statements[0] = 0
             sa.event.listen(engine, "before_cursor_execute", count)
+            if profiler:
+                profiler.enable()
             t0 = time.process_time()
             res = call()
             cpu.append(time.process_time() - t0)
+            if profiler:
+                profiler.disable()
             sa.event.remove(engine, "before_cursor_execute", count)
             stmts.append(statements[0])
             failures += res.status_code not in ok
         out[name] = {"cpu_ms_median": 1000 * statistics.median(cpu), "cpu_ms_mean": 1000 * statistics.mean(cpu),
                      "statements_median": statistics.median(stmts), "statements_max": max(stmts),
                      "failures": failures, "n": n}
+        if profiler:
+            profiler.dump_stats(str(cprofile_dir / f"{name}.pstats"))
     return out
 
 
-def run_profile(n: int, key: str, env: dict) -> dict:
+def run_profile(n: int, key: str, env: dict, cprofile_dir: Path | None = None) -> dict:
     cmd = [sys.executable, __file__, "--profile-child", str(n), "--key", key]
+    if cprofile_dir:
+        cprofile_dir.mkdir(parents=True, exist_ok=True)
+        cmd += ["--cprofile", str(cprofile_dir.resolve())]
     res = subprocess.run(cmd, env=dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(h.ROOT),
                                                                                        env.get("PYTHONPATH")]))),
                          capture_output=True, text=True, cwd=h.ROOT)
@@ -235,11 +251,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=int, default=200, help="in-process submissions of each kind (0: none)")
     parser.add_argument("--kinds", default="unmatched", help="wrk loads: unmatched, or unmatched,matched")
+    parser.add_argument("--cprofile", type=Path, metavar="DIR",
+                        help="also run the in-process profile under cProfile: DIR/<kind>.pstats (CPU figures inflated)")
     parser.add_argument("--profile-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile_child:
-        print(json.dumps(profile_in_process(args.profile_child, args.key)))
+        print(json.dumps(profile_in_process(args.profile_child, args.key, args.cprofile)))
         return 0
 
     info = h.print_header("intake throughput: dsar API submissions vs a bare Flask INSERT")
@@ -265,7 +283,8 @@ def main() -> int:
         dsar_env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
         base_env = dict(dsar_env, BASELINE_DATABASE_URL=url)
         if args.profile:
-            results["profile"] = run_profile(args.profile, key, dict(dsar_env, DSAR_RATE_LIMIT_SUBMIT="100000000 per minute"))
+            results["profile"] = run_profile(args.profile, key, dict(dsar_env, DSAR_RATE_LIMIT_SUBMIT="100000000 per minute"),
+                                             args.cprofile)
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
         for kind in kinds[1:]:
             results[f"dsar_{kind}"] = []
