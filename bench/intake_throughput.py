@@ -215,22 +215,25 @@ def profile_in_process(n: int, key: str, cprofile_dir: Path | None = None) -> di
                      "failures": failures, "n": n}
         if profiler:
             profiler.dump_stats(str(cprofile_dir / f"{name}.pstats"))
+    import dsar
+
+    out["code"] = str(Path(dsar.__file__).parent.parent)  # which checkout was measured
     return out
 
 
-def run_profile(n: int, key: str, env: dict, cprofile_dir: Path | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--profile-child", str(n), "--key", key]
+def run_profile(n: int, key: str, env: dict, code: Path, cprofile_dir: Path | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--profile-child", str(n), "--key", key, "--code", str(code)]
     if cprofile_dir:
         cprofile_dir.mkdir(parents=True, exist_ok=True)
         cmd += ["--cprofile", str(cprofile_dir.resolve())]
-    res = subprocess.run(cmd, env=dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(h.ROOT),
+    res = subprocess.run(cmd, env=dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(code),
                                                                                        env.get("PYTHONPATH")]))),
-                         capture_output=True, text=True, cwd=h.ROOT)
+                         capture_output=True, text=True, cwd=code)
     if res.returncode != 0:
         print(res.stderr[-3000:], flush=True)
         raise SystemExit("the in-process profile failed")
     figures = json.loads(res.stdout.strip().splitlines()[-1])
-    print(f"   in-process profile, {n} submissions of each kind (web CPU of the submitting request; SQL statements "
+    print(f"   in-process profile of {figures.pop('code')}, {n} submissions of each kind (web CPU of the submitting request; SQL statements "
           f"counted with before_cursor_execute):", flush=True)
     for name, f in figures.items():
         print(f"   {name:14s} CPU per submission {f['cpu_ms_median']:6.2f} ms median ({f['cpu_ms_mean']:6.2f} mean)   "
@@ -253,16 +256,25 @@ def main() -> int:
     parser.add_argument("--kinds", default="unmatched", help="wrk loads: unmatched, or unmatched,matched")
     parser.add_argument("--cprofile", type=Path, metavar="DIR",
                         help="also run the in-process profile under cProfile: DIR/<kind>.pstats (CPU figures inflated)")
+    parser.add_argument("--code", type=Path, default=h.ROOT,
+                        help="the checkout whose dsar is served and profiled (a baseline: another worktree); "
+                             "the script, the baseline app and the database set-up stay this checkout's")
     parser.add_argument("--profile-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.code = args.code.resolve()
     if args.profile_child:
+        sys.path.insert(0, str(args.code))  # before this checkout, which _harness put first
         print(json.dumps(profile_in_process(args.profile_child, args.key, args.cprofile)))
         return 0
 
     info = h.print_header("intake throughput: dsar API submissions vs a bare Flask INSERT")
     info["load_at_start"] = h.wait_until_quiet(skip=args.no_wait)
     print(f"   load average at start: {info['load_at_start']:.2f}")
+    commit = subprocess.run(["git", "-C", str(args.code), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    info["code"] = f"{args.code} ({commit or 'no git'})"
+    print(f"   dsar served and profiled from {info['code']}")
     work = Path(tempfile.mkdtemp(prefix="dsar-bench-intake-"))
     script = work / "submit.lua"
     script.write_text(LUA)
@@ -282,9 +294,10 @@ def main() -> int:
         # the limiter itself still runs (a Redis counter per call).
         dsar_env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
         base_env = dict(dsar_env, BASELINE_DATABASE_URL=url)
+        dsar_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.code), dsar_env.get("PYTHONPATH")]))
         if args.profile:
             results["profile"] = run_profile(args.profile, key, dict(dsar_env, DSAR_RATE_LIMIT_SUBMIT="100000000 per minute"),
-                                             args.cprofile)
+                                             args.code, args.cprofile)
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
         for kind in kinds[1:]:
             results[f"dsar_{kind}"] = []
@@ -292,7 +305,8 @@ def main() -> int:
             print(f"-- round {n}", flush=True)
             for kind in kinds:
                 port = h.free_port()
-                proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, log=work / "dsar.log")
+                proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, chdir=args.code,
+                                  log=work / "dsar.log")
                 name = "dsar" if kind == "unmatched" else f"dsar_{kind}"
                 try:
                     results[name].append(measure(name, proc, port, "/api/v1/requests", key, url, "requests", args,
