@@ -146,15 +146,36 @@ def add_matched_patient(database_url: str) -> None:
         db.engine.dispose()
 
 
-def profile_in_process(n: int, key: str) -> dict:
-    """Runs in a child with the production environment: CPU and SQL statements per submission, per kind."""
+def profile_in_process(n: int, key: str, cprofile_dir: Path | None = None) -> dict:
+    """Runs in a child with the production environment: CPU and SQL statements per submission, per kind.
+
+    With ``cprofile_dir``, each kind's measured submissions also run under cProfile, dumped to
+    ``<dir>/<kind>.pstats``, timed in process CPU time (the CPU figures then include cProfile's own overhead).
+    """
+    import cProfile
+
     import sqlalchemy as sa
 
     from dsar import create_app
     from dsar.extensions import db
 
+    from dsar.services import notifications
+
     app = create_app()
     statements: list[int] = [0]
+    # CPU inside notifications.queue_email (rendering, sealing, the outbox row), apart: the email leaves the
+    # request with issue 19 item 7, so what a submission costs besides it is printed too.
+    in_email = [0.0]
+    queue_email = notifications.queue_email
+
+    def timed_queue_email(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return queue_email(*args, **kwargs)
+        finally:
+            in_email[0] += time.process_time() - started
+
+    notifications.queue_email = timed_queue_email
 
     def count(*_args):
         statements[0] += 1
@@ -188,37 +209,58 @@ def profile_in_process(n: int, key: str) -> dict:
         for i in range(5):  # warm-up: templates compiled, connections open, caches filled
             call, ok = make(10_000_000 + i)
             assert call().status_code in ok
-        cpu, stmts, failures = [], [], 0
+        cpu, email_cpu, stmts, failures = [], [], [], 0
+        profiler = cProfile.Profile(time.process_time) if cprofile_dir else None  # CPU, not waits
         for i in range(n):
             call, ok = make(i)
             statements[0] = 0
+            in_email[0] = 0.0
             sa.event.listen(engine, "before_cursor_execute", count)
+            if profiler:
+                profiler.enable()
             t0 = time.process_time()
             res = call()
             cpu.append(time.process_time() - t0)
+            email_cpu.append(in_email[0])
+            if profiler:
+                profiler.disable()
             sa.event.remove(engine, "before_cursor_execute", count)
             stmts.append(statements[0])
             failures += res.status_code not in ok
         out[name] = {"cpu_ms_median": 1000 * statistics.median(cpu), "cpu_ms_mean": 1000 * statistics.mean(cpu),
+                     "cpu_ms_besides_email_median": 1000 * statistics.median(c - e for c, e in zip(cpu, email_cpu)),
+                     "email_cpu_ms_median": 1000 * statistics.median(email_cpu),
                      "statements_median": statistics.median(stmts), "statements_max": max(stmts),
                      "failures": failures, "n": n}
+        if profiler:
+            profiler.dump_stats(str(cprofile_dir / f"{name}.pstats"))
+            # Python function calls per submission: unlike CPU time, the same on a busy machine.
+            out[name]["calls_per_submission"] = sum(entry.callcount for entry in profiler.getstats()) / n
+    import dsar
+
+    out["code"] = str(Path(dsar.__file__).parent.parent)  # which checkout was measured
     return out
 
 
-def run_profile(n: int, key: str, env: dict) -> dict:
-    cmd = [sys.executable, __file__, "--profile-child", str(n), "--key", key]
-    res = subprocess.run(cmd, env=dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(h.ROOT),
+def run_profile(n: int, key: str, env: dict, code: Path, cprofile_dir: Path | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--profile-child", str(n), "--key", key, "--code", str(code)]
+    if cprofile_dir:
+        cprofile_dir.mkdir(parents=True, exist_ok=True)
+        cmd += ["--cprofile", str(cprofile_dir.resolve())]
+    res = subprocess.run(cmd, env=dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(code),
                                                                                        env.get("PYTHONPATH")]))),
-                         capture_output=True, text=True, cwd=h.ROOT)
+                         capture_output=True, text=True, cwd=code)
     if res.returncode != 0:
         print(res.stderr[-3000:], flush=True)
         raise SystemExit("the in-process profile failed")
     figures = json.loads(res.stdout.strip().splitlines()[-1])
-    print(f"   in-process profile, {n} submissions of each kind (web CPU of the submitting request; SQL statements "
+    print(f"   in-process profile of {figures.pop('code')}, {n} submissions of each kind (web CPU of the submitting request; SQL statements "
           f"counted with before_cursor_execute):", flush=True)
     for name, f in figures.items():
-        print(f"   {name:14s} CPU per submission {f['cpu_ms_median']:6.2f} ms median ({f['cpu_ms_mean']:6.2f} mean)   "
-              f"SQL statements {f['statements_median']:.0f} (max {f['statements_max']})   failures {f['failures']}",
+        calls = f"   Python calls {f['calls_per_submission']:,.0f}" if "calls_per_submission" in f else ""
+        print(f"   {name:14s} CPU per submission {f['cpu_ms_median']:6.2f} ms median ({f['cpu_ms_mean']:6.2f} mean), "
+              f"besides queue_email {f['cpu_ms_besides_email_median']:6.2f} ms   "
+              f"SQL statements {f['statements_median']:.0f} (max {f['statements_max']})   failures {f['failures']}{calls}",
               flush=True)
     return figures
 
@@ -235,16 +277,27 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=int, default=200, help="in-process submissions of each kind (0: none)")
     parser.add_argument("--kinds", default="unmatched", help="wrk loads: unmatched, or unmatched,matched")
+    parser.add_argument("--cprofile", type=Path, metavar="DIR",
+                        help="also run the in-process profile under cProfile: DIR/<kind>.pstats (CPU figures inflated)")
+    parser.add_argument("--code", type=Path, default=h.ROOT,
+                        help="the checkout whose dsar is served and profiled (a baseline: another worktree); "
+                             "the script, the baseline app and the database set-up stay this checkout's")
     parser.add_argument("--profile-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.code = args.code.resolve()
     if args.profile_child:
-        print(json.dumps(profile_in_process(args.profile_child, args.key)))
+        sys.path.insert(0, str(args.code))  # before this checkout, which _harness put first
+        print(json.dumps(profile_in_process(args.profile_child, args.key, args.cprofile)))
         return 0
 
     info = h.print_header("intake throughput: dsar API submissions vs a bare Flask INSERT")
     info["load_at_start"] = h.wait_until_quiet(skip=args.no_wait)
     print(f"   load average at start: {info['load_at_start']:.2f}")
+    commit = subprocess.run(["git", "-C", str(args.code), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    info["code"] = f"{args.code} ({commit or 'no git'})"
+    print(f"   dsar served and profiled from {info['code']}")
     work = Path(tempfile.mkdtemp(prefix="dsar-bench-intake-"))
     script = work / "submit.lua"
     script.write_text(LUA)
@@ -264,8 +317,10 @@ def main() -> int:
         # the limiter itself still runs (a Redis counter per call).
         dsar_env = h.production_env(url, redis.url, DSAR_API_RATE_LIMIT="100000000 per minute")
         base_env = dict(dsar_env, BASELINE_DATABASE_URL=url)
+        dsar_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.code), dsar_env.get("PYTHONPATH")]))
         if args.profile:
-            results["profile"] = run_profile(args.profile, key, dict(dsar_env, DSAR_RATE_LIMIT_SUBMIT="100000000 per minute"))
+            results["profile"] = run_profile(args.profile, key, dict(dsar_env, DSAR_RATE_LIMIT_SUBMIT="100000000 per minute"),
+                                             args.code, args.cprofile)
         kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
         for kind in kinds[1:]:
             results[f"dsar_{kind}"] = []
@@ -273,7 +328,8 @@ def main() -> int:
             print(f"-- round {n}", flush=True)
             for kind in kinds:
                 port = h.free_port()
-                proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, log=work / "dsar.log")
+                proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, chdir=args.code,
+                                  log=work / "dsar.log")
                 name = "dsar" if kind == "unmatched" else f"dsar_{kind}"
                 try:
                     results[name].append(measure(name, proc, port, "/api/v1/requests", key, url, "requests", args,

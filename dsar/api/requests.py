@@ -88,7 +88,7 @@ def requests_POST(data: dict):
     digest = body_digest()
     reference = data.get("client_reference")
     # Idempotency rides on the INSERT: (key, client_reference) is unique, so a retry of a committed submission
-    # fails at the commit and is answered as a replay below; the first try reads nothing beforehand.
+    # fails at its idempotency row's INSERT and is answered as a replay below; the first try reads nothing beforehand.
     try:
         req = intake.submit_request(
             type=data["type"],
@@ -111,18 +111,28 @@ def requests_POST(data: dict):
             raise
         db.session.rollback()
         return _replayed(previous, digest)
-    db.session.add(ApiSubmission(request_id=req.id, api_key_id=key.id, protocol=PROTOCOL,
-                                 client_reference=reference, body_sha256=digest))
     try:
+        _record_submission(req.id, key.id, reference, digest)
         _commit_keeping_values()
     except sa.exc.IntegrityError:
-        # The same client_reference committed by a concurrent retry: answer as a replay.
+        # The same client_reference committed before (a retry, or a concurrent one): answer as a replay.
         db.session.rollback()
         previous = _previous_submission(key.id, reference) if reference else None
         if previous is None:
             raise
         return _replayed(previous, digest)
     return _created(req, 201)
+
+
+#: The idempotency row, written with Core: nothing in the request reads it back, so it needs no ORM object
+#: (the unit of work's bookkeeping for one more mapper cost more than the INSERT itself, issue 19).
+_INSERT_SUBMISSION = sa.insert(ApiSubmission.__table__)
+
+
+def _record_submission(request_id: int, key_id: int, reference: str | None, digest: str) -> None:
+    """The (key, client_reference) row, in the submission's transaction: a rollback takes it with the request."""
+    db.session.execute(_INSERT_SUBMISSION.values(
+        request_id=request_id, api_key_id=key_id, protocol=PROTOCOL, client_reference=reference, body_sha256=digest))
 
 
 def _commit_keeping_values() -> None:

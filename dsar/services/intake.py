@@ -162,11 +162,16 @@ def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_h
     return req
 
 
+#: The next request id, read on the session's connection (Core): no ORM execution for a scalar (issue 19).
+_NEXT_REQUEST_ID = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("requests", "id")))
+
+
 def _take_request_id() -> int | None:
     """The new request's id from its sequence (PostgreSQL); None elsewhere, and the INSERT gives it."""
-    if db.session.get_bind().dialect.name != "postgresql":
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
         return None
-    return db.session.scalar(sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("requests", "id"))))
+    return connection.scalar(_NEXT_REQUEST_ID)
 
 
 def _received_context(req: DataRequest) -> dict:

@@ -130,15 +130,30 @@ def route_to_professional(req: DataRequest, actor: Actor, professional: Professi
     for old in current:
         close_task(old, actor, TaskStatus.CANCELLED, now, reason="rerouted")
     req.handler = "professional"
-    task = ProfessionalTask(request=req, professional=professional, status=TaskStatus.OPEN, created_at=now,
-                            expires_at=now)
+    # Ids set with the objects: the task reads as complete before its INSERT (the unit of work writes it later).
+    task = ProfessionalTask(id=_take_task_id(), request=req, request_id=req.id, professional=professional,
+                            professional_id=professional.id, status=TaskStatus.OPEN, created_at=now, expires_at=now)
     db.session.add(task)
-    db.session.flush()
-    issue_link(task, now)
+    if task.id is None:
+        db.session.flush()  # SQLite: the INSERT gives the id the link and its event need
+    issue_link(task, now)   # before the INSERT where the id was taken: the task is written once (issue 19)
     audit.record(actor, "task_link_sent", request=req, details={
         "task_id": task.id, "professional_id": professional.id, "expires_at": task.expires_at, "reason": "assigned"})
     email_professional(task, "task_assigned", now=now)
     return change
+
+
+#: The next task id from its sequence, on the session's connection (PostgreSQL).
+_NEXT_TASK_ID = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("professional_tasks", "id")))
+
+
+def _take_task_id() -> int | None:
+    """A new task's id before its INSERT (PostgreSQL), so that its link is written with it and nothing is flushed
+    for it; None elsewhere (the INSERT gives it)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    return connection.scalar(_NEXT_TASK_ID)
 
 
 def route_to_staff(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None,
