@@ -199,6 +199,34 @@ def test_a_change_that_rolls_back_sends_nothing(app, policy, run_jobs):
         assert webhook_rows() == []
 
 
+def test_status_changes_nobody_listens_to_cost_no_payload_and_one_lookup_per_commit(app, policy, monkeypatch):
+    """Issue 19: the resource was serialised for every status change, receivers or not (8 % of a routed patient's
+    submission); now the receivers are read once per commit and nothing is built when there are none."""
+    from dsar import lifecycle
+    from dsar.actors import Actor
+
+    built, lookups = [], []
+    real_payload, real_receivers = webhooks.request_payload, webhooks._receivers
+    monkeypatch.setattr(webhooks, "request_payload", lambda req: built.append(req.id) or real_payload(req))
+    monkeypatch.setattr(webhooks, "_receivers", lambda event: lookups.append(event) or real_receivers(event))
+    staff = make_staff("dpo")
+    first, second = make_request(policy=policy, status="open"), make_request(policy=policy, status="open")
+    db.session.commit()
+    for req in (first, second):
+        lifecycle.ask_clarification(req, Actor.for_staff(staff), "Which?", today=utcnow().date())
+    db.session.commit()
+    assert built == [] and lookups == ["request.status_changed"] and webhook_rows() == []
+
+    with VerifyingReceiver("") as receiver:
+        receiver.secret = make_endpoint(receiver.url)
+        lookups.clear()
+        for req in (first, second):
+            lifecycle.resume(req, Actor.for_staff(staff), policy, today=utcnow().date())
+        db.session.commit()
+    assert sorted(built) == sorted([first.id, second.id]) and lookups == ["request.status_changed"]
+    assert len(webhook_rows()) == 2
+
+
 def test_receivers_get_only_their_events_and_disabled_ones_nothing(app, policy, run_jobs):
     from dsar import lifecycle
     from dsar.actors import Actor
