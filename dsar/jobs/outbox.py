@@ -25,6 +25,12 @@ SEND_TIMEOUT = 90
 #: out again with the same Message-ID. Outside that window it goes out once.
 CLAIM_TIMEOUT = timedelta(seconds=SEND_TIMEOUT + 15)
 BACKOFF = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600]
+#: A message still pending this long after it was due has lost its job: a worker killed between taking the job from
+#: Redis and claiming the message leaves RQ believing the job queued, in no queue, and the sweep would skip its id
+#: forever (seen once in 300 submissions with random kills, bench/fault_worker_kill.py, 2026-11-30). The sweep then
+#: queues it again under an id of its own; two jobs for one message are harmless, only one can claim it. A backlog
+#: older than this gets one more job a minute per message, each a cheap "skipped".
+LOST_JOB_AFTER = CLAIM_TIMEOUT
 
 
 def _claim(message_id: int) -> OutboxMessage | None:
@@ -93,13 +99,16 @@ def sweep_outbox(limit: int = 500) -> int:
         .execution_options(synchronize_session=False)
     )
     due = db.session.execute(
-        sa.select(OutboxMessage.id, OutboxMessage.attempts)
+        sa.select(OutboxMessage.id, OutboxMessage.attempts, OutboxMessage.next_attempt_at)
         .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
-    for message_id, attempts in due:
-        enqueue_after_commit(deliver, message_id, job_id=delivery_job_id(message_id, attempts))
+    for message_id, attempts, due_at in due:
+        job_id = delivery_job_id(message_id, attempts)
+        if due_at < now - LOST_JOB_AFTER:
+            job_id = f"{job_id}-r{int(now.timestamp())}"
+        enqueue_after_commit(deliver, message_id, job_id=job_id)
     db.session.commit()
     return len(due)
 

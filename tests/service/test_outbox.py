@@ -161,6 +161,37 @@ def test_a_dead_workers_claim_is_released_once_the_send_timeout_has_passed(app, 
 
 
 @pytest.mark.redis
+def test_a_message_whose_job_was_lost_by_a_killed_worker_is_queued_again_and_sent_once(app, mailbox, run_jobs):
+    """A worker killed between taking a job from Redis and claiming its message leaves RQ believing the job queued,
+    in no queue (bench/fault_worker_kill.py, 2026-11-30: one email in 300 never went out). Once the message is
+    LOST_JOB_AFTER overdue, the sweep queues it under a new job id."""
+    from datetime import timedelta
+
+    from rq.job import Job, JobStatus
+
+    from dsar.jobs.outbox import LOST_JOB_AFTER
+    from dsar.models import utcnow
+
+    backend = app.extensions["dsar_jobs"]
+    msg = queue_email("lost@example.test", "notice", "fr", NOTICE)
+    db.session.commit()
+    msg_id = msg.id
+    job_id = f"outbox-{msg_id}"
+    assert backend.redis.lrem(backend.queue().key, 0, job_id) == 1      # taken by the worker that is then killed
+    assert Job.fetch(job_id, connection=backend.redis).get_status() == JobStatus.QUEUED
+    assert sweep_outbox() == 1 and backend.queue().count == 0           # just due: its job is believed waiting
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == msg_id).values(
+        next_attempt_at=utcnow() - LOST_JOB_AFTER - timedelta(seconds=1)))
+    db.session.commit()
+    assert sweep_outbox() == 1 and backend.queue().count == 1
+    run_jobs()
+    mailbox.wait_for(1)
+    [row] = outbox_rows()
+    assert (row.status, row.attempts) == ("sent", 1)
+    holds(lambda: len(mailbox.messages) == 1, 0.2, what="one email")
+
+
+@pytest.mark.redis
 def test_a_delivery_job_is_killed_by_rq_at_the_send_timeout(app):
     from rq import Queue
 
