@@ -35,3 +35,19 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+_NEXT_ID: dict[str, sa.Select] = {}
+
+
+def take_id(session, model) -> int | None:
+    """The id a new row of ``model`` will have, taken from its sequence before its INSERT (PostgreSQL), so that what
+    refers to it is written with it and nothing is flushed to learn it (issue 19); None elsewhere (SQLite has no
+    sequence: the INSERT gives the id)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    table = model.__tablename__
+    if table not in _NEXT_ID:
+        _NEXT_ID[table] = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table, "id")))
+    return connection.scalar(_NEXT_ID[table])

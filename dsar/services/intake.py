@@ -29,6 +29,7 @@ from ..deadlines import PARIS, legal_day
 from ..errors import IllegalTransition, InvalidInput, N_
 from ..extensions import db
 from ..models import DataRequest, Document, OutboxMessage, Requester, RequestSubject, utcnow
+from ..models.base import take_id
 from ..models.enums import ActingFor, Channel, DocumentKind, ReviewStatus, Status
 from ..tokens import TokenError, make_token, read_token, request_id_from_status_token
 from ..urls import public_url
@@ -129,7 +130,7 @@ def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_h
     """The request, its subject and its requester, written complete (reference, clock, due dates): one INSERT each."""
     s, r = sub.subject, sub.requester
     req = DataRequest(
-        id=_take_request_id(),
+        id=take_id(db.session, DataRequest),
         type=str(sub.type), subject_kind=s["kind"], activities=sub.activities, channel=str(sub.channel),
         language=sub.language, details=sub.details, received_at=sub.received_at.astimezone(timezone.utc), medical_record=sub.medical_record,
         external_account_id=sub.external_account_id, status_link_salt=secrets.token_hex(16),
@@ -163,17 +164,6 @@ def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_h
 
 
 #: The next request id, read on the session's connection (Core): no ORM execution for a scalar (issue 19).
-_NEXT_REQUEST_ID = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("requests", "id")))
-
-
-def _take_request_id() -> int | None:
-    """The new request's id from its sequence (PostgreSQL); None elsewhere, and the INSERT gives it."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return None
-    return connection.scalar(_NEXT_REQUEST_ID)
-
-
 def _received_context(req: DataRequest) -> dict:
     # The status and due date as they are at receipt: the email is rendered later, by its delivery job (issue 19).
     return {"missing_documents": missing_documents(req), "proof": authority_proof(req), "status": req.status,

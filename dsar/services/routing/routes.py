@@ -28,6 +28,7 @@ from ...deadlines import legal_day
 from ...errors import IllegalTransition, InvalidInput, N_, PermissionDenied
 from ...extensions import db
 from ...models import DataRequest, Professional, ProfessionalTask, utcnow
+from ...models.base import take_id
 from ...models.enums import ActorType, Status, SubjectKind, TaskStatus
 from ..directory import professionals_left
 from ..care_links import PROFESSIONAL_ROUTE, find_professionals_for, matching_links, policy_route
@@ -131,8 +132,9 @@ def route_to_professional(req: DataRequest, actor: Actor, professional: Professi
         close_task(old, actor, TaskStatus.CANCELLED, now, reason="rerouted")
     req.handler = "professional"
     # Ids set with the objects: the task reads as complete before its INSERT (the unit of work writes it later).
-    task = ProfessionalTask(id=_take_task_id(), request=req, request_id=req.id, professional=professional,
-                            professional_id=professional.id, status=TaskStatus.OPEN, created_at=now, expires_at=now)
+    task = ProfessionalTask(id=take_id(db.session, ProfessionalTask), request=req, request_id=req.id,
+                            professional=professional, professional_id=professional.id, status=TaskStatus.OPEN,
+                            created_at=now, expires_at=now)
     db.session.add(task)
     if task.id is None:
         db.session.flush()  # SQLite: the INSERT gives the id the link and its event need
@@ -141,19 +143,6 @@ def route_to_professional(req: DataRequest, actor: Actor, professional: Professi
         "task_id": task.id, "professional_id": professional.id, "expires_at": task.expires_at, "reason": "assigned"})
     email_professional(task, "task_assigned", now=now)
     return change
-
-
-#: The next task id from its sequence, on the session's connection (PostgreSQL).
-_NEXT_TASK_ID = sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("professional_tasks", "id")))
-
-
-def _take_task_id() -> int | None:
-    """A new task's id before its INSERT (PostgreSQL), so that its link is written with it and nothing is flushed
-    for it; None elsewhere (the INSERT gives it)."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return None
-    return connection.scalar(_NEXT_TASK_ID)
 
 
 def route_to_staff(req: DataRequest, actor: Actor, *, reason: str, expected_version: int | None = None,
