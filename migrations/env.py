@@ -1,6 +1,8 @@
 """Alembic environment for dsar, run through Flask-Migrate (``dsar db upgrade``)."""
+import importlib.util
 import logging
 from logging.config import fileConfig
+from pathlib import Path
 
 from alembic import context
 from flask import current_app
@@ -13,20 +15,17 @@ logger = logging.getLogger("alembic.env")
 target_db = current_app.extensions["migrate"].db
 
 
-def render_item(type_, obj, autogen_context):
-    """Render dsar's own column types as the plain SQLAlchemy types they store (see render.py)."""
-    from dsar.models.base import UTCDateTime
+def _render_module():
+    """render.py beside this file (a script directory, not a package): how autogenerate renders dsar's types and what
+    it leaves out, shared with the drift test (tests/schema/test_migrations.py)."""
+    spec = importlib.util.spec_from_file_location("dsar_migrations_render", Path(__file__).with_name("render.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    if type_ == "type" and isinstance(obj, UTCDateTime):
-        return "sa.DateTime(timezone=True)"
-    return False
 
-
-def include_object(obj, name, type_, reflected, compare_to):
-    """Leave out what autogenerate cannot compare: the sweep's expression indexes (see render.py)."""
-    from dsar.models.people import SWEEP_RULE_INDEXES
-
-    return not (type_ == "index" and name in {index.name for index in SWEEP_RULE_INDEXES})
+_render = _render_module()
+render_item, include_object = _render.render_item, _render.include_object
 
 
 def run_migrations_offline():

@@ -1,4 +1,4 @@
-"""How autogenerate renders dsar's own column types and what it leaves out (shared by env.py and the drift test)."""
+"""How autogenerate renders dsar's own column types and what it leaves out (loaded by env.py and by the drift test)."""
 
 
 def render_item(type_, obj, autogen_context):
