@@ -13,6 +13,7 @@ no longer exists then makes the email undeliverable (``RowGone``), never a crash
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from datetime import date, datetime, timedelta
@@ -122,10 +123,9 @@ def seal(context: dict, language: str) -> str:
     """The context frozen and encrypted with the file keys; ``Unfreezable`` when a value cannot be carried.
 
     A lazily translated text in it is translated in ``language``, the email's."""
-    if any(isinstance(v, LazyString) for v in _walk(context)):
-        with force_locale(language):
-            frozen = {k: _freeze(v) for k, v in context.items()}
-    else:
+    # The locale is switched only when a text in the context is to be translated.
+    lazy = any(isinstance(v, LazyString) for v in _walk(context))
+    with force_locale(language) if lazy else contextlib.nullcontext():
         frozen = {k: _freeze(v) for k, v in context.items()}
     return encrypt_secret(json.dumps({"v": VERSION, "context": frozen}, ensure_ascii=False, separators=(",", ":")))
 
