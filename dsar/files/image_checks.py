@@ -44,6 +44,14 @@ def _check_jpeg(data: bytes) -> _Shape:
 
 
 # Start-of-frame markers carry the dimensions; C4, C8 and CC are other segments.
+def _check_dimensions(width: int, height: int, mime: str) -> None:
+    """The size a header declares: refused when zero, or above MAX_PIXELS before anything is decoded."""
+    if width == 0 or height == 0:
+        raise _reject("corrupt", detected_type=mime, detail="zero dimension")
+    if width * height > MAX_PIXELS:
+        raise _reject("too_many_pixels", detected_type=mime, detail=f"{width}x{height}")
+
+
 _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
@@ -88,10 +96,7 @@ def _walk_jpeg(data: bytes) -> tuple[int, int]:
                 raise _reject("corrupt", detected_type=mime, detail="short frame header")
             height = int.from_bytes(data[pos + 3 : pos + 5], "big")
             width = int.from_bytes(data[pos + 5 : pos + 7], "big")
-            if width == 0 or height == 0:
-                raise _reject("corrupt", detected_type=mime, detail="zero dimension")
-            if width * height > MAX_PIXELS:
-                raise _reject("too_many_pixels", detected_type=mime, detail=f"{width}x{height}")
+            _check_dimensions(width, height, mime)
         pos += length
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             scans += 1
@@ -166,10 +171,7 @@ def _walk_png(data: bytes) -> tuple[int, int, int]:
                 raise _reject("corrupt", detected_type=mime, detail="IHDR is not first")
             width = int.from_bytes(data[pos + 8 : pos + 12], "big")
             height = int.from_bytes(data[pos + 12 : pos + 16], "big")
-            if width == 0 or height == 0:
-                raise _reject("corrupt", detected_type=mime, detail="zero dimension")
-            if width * height > MAX_PIXELS:
-                raise _reject("too_many_pixels", detected_type=mime, detail=f"{width}x{height}")
+            _check_dimensions(width, height, mime)
         if kind == b"IEND":
             return width, height, end
         pos = end
