@@ -137,7 +137,10 @@ class ProfessionalTask(db.Model):
     @is_live.inplace.expression
     @classmethod
     def _is_live_expression(cls):
-        return sa.and_(cls.status.in_([s.value for s in LIVE_TASK_STATUSES]), cls.revoked_at.is_(None))
+        # The statuses written into the SQL, not sent as parameters: the sweep's indexes (SWEEP_RULE_INDEXES) hold
+        # this very expression, and an index on an expression serves only a query holding it, constants included.
+        statuses = sa.bindparam(None, [s.value for s in LIVE_TASK_STATUSES], expanding=True, literal_execute=True)
+        return sa.and_(cls.status.in_(statuses), cls.revoked_at.is_(None))
 
     def actionable_request(self):
         """The request, if the professional can still act on it through this task; a clear 409 otherwise."""
@@ -154,27 +157,20 @@ class ProfessionalTask(db.Model):
         return req
 
 
-def _task_live_in_sql():
-    """``ProfessionalTask.is_live`` with its statuses written into the SQL, not sent as parameters: an index on an
-    expression serves only a query holding the very same expression, constants included."""
-    statuses = sa.bindparam(None, [s.value for s in LIVE_TASK_STATUSES], expanding=True, literal_execute=True)
-    return sa.and_(ProfessionalTask.status.in_(statuses), ProfessionalTask.revoked_at.is_(None))
-
-
 def task_reminder_counted_from():
     """When the next reminder of a live task is counted from: its last reminder, else its creation (NULL for a task
     that is not live). The sweep's rule 2 compares it with ``now - reminder_every_days`` (``jobs/reminders.py``).
 
     One expression, indexed (migration 0014), so that the rule reads the few tasks due, not the whole table (issue
     19: over 1,000,000 tasks, 0.3-0.5 s a morning with nothing due, 10-20 ms with the index)."""
-    return sa.case((_task_live_in_sql(),
+    return sa.case((ProfessionalTask.is_live,
                     sa.func.coalesce(ProfessionalTask.last_reminder_at, ProfessionalTask.created_at)))
 
 
 def task_unacknowledged_since():
     """When a live task neither acknowledged nor escalated yet was sent (NULL otherwise). The sweep's rule 3
     compares it with ``now - escalate_without_ack_days``; one indexed expression, as ``task_reminder_counted_from``."""
-    return sa.case((sa.and_(_task_live_in_sql(), ProfessionalTask.acknowledged_at.is_(None),
+    return sa.case((sa.and_(ProfessionalTask.is_live, ProfessionalTask.acknowledged_at.is_(None),
                             ProfessionalTask.escalated_at.is_(None)), ProfessionalTask.created_at))
 
 
