@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from ..security import ENCRYPTED_COLUMN
@@ -46,3 +46,6 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(sa.String(500), comment="Last delivery error, without personal data")
     response_status: Mapped[int | None] = mapped_column(comment="Webhook: HTTP status of the last attempt")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, comment="When it was written")
+    #: For the unit of work only, never loaded: a message written in the same flush as its request is INSERTed
+    #: after it (issue 19: a submission is written in one flush).
+    request = relationship("DataRequest", lazy="raise")

@@ -82,6 +82,11 @@ def _freeze(value):
     except (sa.exc.NoInspectionAvailable, UnmappedInstanceError):
         raise Unfreezable(f"an email context cannot carry a {type(value).__name__}") from None
     identity = state.identity
+    if identity is None and state.pending:
+        # Added to this session with its id already taken (a new request, issue 19): it is INSERTed by the same
+        # flush as the email, before it, so the delivery job finds it.
+        identity = state.mapper.primary_key_from_instance(value)
+        identity = None if None in identity else identity
     if identity is None:
         # Not inserted yet, and no flush here (outbox.py): the caller's row is rendered at once instead.
         raise Unfreezable(f"a {type(value).__name__} without an id yet")

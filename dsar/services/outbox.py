@@ -75,7 +75,7 @@ def queue(*, kind: str, template: str, recipient: str, message_id: str, body_tex
     """Write one message to the outbox; it is delivered after the commit (never if the transaction rolls back)."""
     msg = OutboxMessage(kind=kind, template=template, language=language, recipient=recipient, subject=subject,
                         body_text=body_text, body_html=body_html, sealed_body=sealed_body, body_sha256=body_sha256,
-                        request_id=getattr(request, "id", None), message_id=message_id)
+                        request_id=getattr(request, "id", None), request=request, message_id=message_id)
     db.session.add(msg)
     enqueue_after_commit(DELIVER, RowId(msg), job_id=delivery_job_id)
     return msg

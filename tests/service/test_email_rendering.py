@@ -159,3 +159,24 @@ def test_no_usable_secret_sits_in_the_outbox_of_a_queued_email(app):
                                 .where(OutboxMessage.id == msg.id)).one()
     token = notifications.status_url(req).rsplit("/", 1)[-1]
     assert token not in (stored.sealed_body or "") and stored.body_text is None
+
+
+def test_a_row_added_with_its_id_taken_is_sealed_by_id_and_read_back_after_the_flush(app):
+    """Issue 19: a new request is INSERTed by the transaction's one flush, after its email is queued. Its id is
+    taken first (PostgreSQL), so the email carries the row by id rather than being rendered in the web request;
+    where no id can be taken before the INSERT (SQLite), the row cannot be sealed and is rendered at once."""
+    from dsar.models import Professional
+    from dsar.models.base import take_id
+
+    pro = Professional(external_id="pending-1", first_name="Ada", last_name="Pending", email="ada.pending@example.test")
+    pro.id = take_id(db.session, Professional)
+    db.session.add(pro)
+    if pro.id is None:
+        with pytest.raises(email_context.Unfreezable):
+            email_context.seal({"professional": pro}, "fr")
+        return
+    sealed = email_context.seal({"professional": pro}, "fr")
+    assert "Pending" not in sealed
+    db.session.commit()
+    db.session.expunge_all()
+    assert email_context.thaw(email_context.unseal(sealed))["professional"].last_name == "Pending"
