@@ -194,6 +194,29 @@ def test_phone_matches_only_with_the_birth_date(app, policy):
     assert routing.find_professionals_for(no_birth) == []
 
 
+def test_each_shape_of_contact_data_reads_its_own_links_in_any_order(app, policy):
+    """The matching query is built once per shape of what the request gives (issue 19): asking with one shape
+    after another never reuses another shape's conditions."""
+    by_email, by_phone, unknown_birth = professional(), professional(), professional()
+    care_link(by_email, email="shape@example.test", birth_date=BORN)
+    care_link(by_phone, phone="+33698765432", birth_date=BORN)
+    care_link(unknown_birth, email="shape@example.test")                 # no birth date recorded: never contradicts
+    shapes = [
+        ({"email": "shape@example.test", "birth_date": BORN}, {by_email.id, unknown_birth.id}),
+        ({"email": "shape@example.test"}, {by_email.id, unknown_birth.id}),
+        ({"email": "other@example.test", "phone": "06 98 76 54 32", "birth_date": BORN}, {by_phone.id}),
+        ({"phone": "06 98 76 54 32", "birth_date": BORN}, {by_phone.id}),
+        ({"email": "shape@example.test", "phone": "06 98 76 54 32", "birth_date": BORN},
+         {by_email.id, by_phone.id, unknown_birth.id}),
+        ({"email": "shape@example.test", "birth_date": date(2001, 2, 3)}, {unknown_birth.id}),
+        ({"phone": "06 98 76 54 32"}, set()),
+    ]
+    for _ in range(2):
+        for given, expected in shapes:
+            req = patient_request(policy, **given)
+            assert {p.id for p in routing.find_professionals_for(req)} == expected, given
+
+
 # --- staff routing ----------------------------------------------------------------------------------------------
 
 
