@@ -139,7 +139,7 @@ def transition(
     if after.is_final and not req.closed_at:
         req.closed_at = utcnow()
     ev = audit.record(actor, action, request=req, from_status=before, to_status=after, details=details)
-    change = Change(action, before, after, ev.id)
+    change = Change(action, before, after, ev.id if ev is not None else None)  # None: inside audit.batch
     request_changed.send(req, change=change, actor=actor)
     return change
 
