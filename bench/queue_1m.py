@@ -148,6 +148,8 @@ def run(url: str, args) -> int:
         sample_email = f"personne{args.rows // 3}@bench.test"
         sample_first_name = db.session.scalar(sa.text(
             "SELECT first_name FROM request_subjects WHERE request_id = :i"), {"i": args.rows // 4})
+        sample_tail = db.session.scalar(sa.text("SELECT reference FROM requests WHERE id = :i"),
+                                        {"i": args.rows // 7})[-3:]   # the end of a reference: ~1 request in 1,000
         import dsar
         print(f"code measured: {Path(dsar.__file__).parent.parent}")
 
@@ -168,8 +170,9 @@ def run(url: str, args) -> int:
         ("search by family name", search_url(sample_name[:6].lower()), {}, None),
         ("search by email", search_url(sample_email), {}, None),
         ("search by first name (~1,000 requests)", search_url(sample_first_name.lower()), {}, None),
+        ("search by the end of a reference (~1,000)", search_url(sample_tail), {}, None),
     ]
-    search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower()}
+    search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower(), 7: sample_tail}
     print(f"\n{'scenario':40} {'rows':>5} {'server p50':>11} {'server p95':>11} {'CPU p50':>9} {'SQL p50':>9} "
           f"{'SQL p95':>9}")
     results = []

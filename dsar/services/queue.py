@@ -127,7 +127,11 @@ def _search_clause(term: str):
         # A whole reference, or its beginning (issue 18: "DSAR-2026-0001" finds DSAR-2026-000123 …).
         return DataRequest.reference.like(escaped + "%", escape="\\")
     if _REFERENCE_TAIL.fullmatch(upper):
-        # The end of a reference as people read it out: "123", "000123", "2026-000123".
+        # The end of a reference as people read it out: "123", "000123", "2026-000123". PostgreSQL reads the
+        # references backwards from their start in an index (models.request.REFERENCE_TAIL_INDEX); SQLite has no
+        # reverse() and reads them all.
+        if db.session.get_bind().dialect.name == "postgresql":
+            return sa.func.reverse(DataRequest.reference).like(upper[::-1] + "%")   # digits and "-": nothing to escape
         return DataRequest.reference.like("%" + escaped, escape="\\")
     # A family name or a first name, case-insensitive, matched from its start, in the subject or the requester.
     low = term.lower()

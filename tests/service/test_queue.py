@@ -154,6 +154,39 @@ def test_a_search_page_is_its_first_rows_by_due_date_each_with_its_names_and_ass
     assert [r.assignee for r in seen] == ["Agathe Test" if r.assignee_id else None for r in expected]
 
 
+def test_the_end_of_a_reference_finds_exactly_the_references_ending_so(app):
+    """Issue 18: "123", "000123" or "2026-000123" as people read a reference out; on PostgreSQL the references are
+    read backwards in an index (migration 0015), which must find what the plain LIKE '%…' found."""
+    reqs = [_req(due=TODAY, status=Status.CLOSED if i % 3 == 0 else Status.OPEN) for i in range(12)]
+    db.session.flush()
+    references = [r.reference for r in reqs]
+    target = reqs[7].reference
+    number = target.rsplit("-", 1)[1]
+    for tail in (number.lstrip("0"), number, target.split("-", 1)[1], number[-1:], number[-2:]):
+        page = queue.fetch_page(queue.QueueFilters(search=tail), today=TODAY, page_size=100)
+        assert set(_refs(page)) == {ref for ref in references if ref.endswith(tail)}, tail
+        assert target in _refs(page), tail
+    assert _refs(queue.fetch_page(queue.QueueFilters(search="2001-" + number), today=TODAY)) == []
+
+
+@pytest.mark.postgres
+def test_postgresql_reads_the_end_of_a_reference_from_its_index(app):
+    """The search sends the very expression migration 0015 indexed (models.request.REFERENCE_TAIL_INDEX): with
+    sequential scans off, the plan names the index; a query the index cannot serve would still scan the table."""
+    from dsar.models import DataRequest
+    from dsar.models.request import REFERENCE_TAIL_INDEX
+
+    query = sa.select(DataRequest.id).where(queue._search_clause("000123"))
+    sent = []
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        sa.event.listen(conn, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
+        conn.execute(query).all()
+        [(statement, parameters)] = sent
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert REFERENCE_TAIL_INDEX.name in plan, plan
+
+
 @pytest.mark.postgres
 def test_the_family_name_search_does_not_depend_on_the_database_collation(app):
     """A database created under fr_FR.UTF-8 (README: createdb takes the server's locale) sorts 'sanchez' after
