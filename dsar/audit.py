@@ -126,7 +126,7 @@ def record(
         # A row, not an ORM object: a sweep records thousands, and the object would only be read back into a row.
         pending.append(row)
         return None
-    ev = Event(**row, request=request)  # the relationship orders its INSERT after a new request's (issue 19)
+    ev = Event(**row)
     db.session.add(ev)
     return ev
 

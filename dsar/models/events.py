@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .base import UTCDateTime, utcnow
@@ -38,9 +38,6 @@ class Event(db.Model):
     details: Mapped[dict] = mapped_column(sa.JSON, default=dict, comment="What changed, as JSON")
     prev_hash: Mapped[str] = mapped_column(sa.String(64), comment="Hash of the previous event of the stream")
     hash: Mapped[str] = mapped_column(sa.String(64), comment="SHA-256 over prev_hash and this event's content")
-    #: For the unit of work only, never loaded: an event written in the same flush as its request is INSERTed
-    #: after it, so a new request needs no flush of its own (issue 19: a submission is written in one flush).
-    request = relationship("DataRequest", lazy="raise")
 
 
 class AppendOnlyViolation(RuntimeError):

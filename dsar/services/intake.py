@@ -162,8 +162,9 @@ def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_h
     lifecycle.next_reference(req)  # flushes first only where no id could be taken (SQLite)
     if sub.method is not None:
         lifecycle.start_clock(req, _policy(), sub.received_on)  # deadline rule 1: the day of receipt
-    # No flush: the request is INSERTed, whole, by the transaction's one flush, before what refers to it (its
-    # events, emails, steps and task: each has a relationship to it that orders the unit of work; issue 19).
+    # No flush: the request is INSERTed, whole, by the transaction's one flush, before what refers to it: its emails,
+    # steps and task relate to it, which orders the unit of work; its events are rows inserted after that flush
+    # (``audit.batch`` in submit_request; issue 19).
     return req
 
 
