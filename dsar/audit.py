@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from .actors import Actor
 from .extensions import db
 from .models import Event, utcnow
+from .models.base import among
 
 GENESIS = "0" * 64
 #: session.info keys: {stream: (seq, hash)} of the streams written or read in this transaction, and the
@@ -149,7 +149,7 @@ def load_heads(streams) -> None:
     for start in range(0, len(wanted), 5000):
         chunk = wanted[start:start + 5000]
         last = (sa.select(Event.stream, sa.func.max(Event.seq).label("seq"))
-                .where(_among(Event.stream, chunk)).group_by(Event.stream).subquery())
+                .where(among(db.session, Event.stream, chunk)).group_by(Event.stream).subquery())
         rows = db.session.execute(
             sa.select(Event.stream, Event.seq, Event.hash)
             .join(last, sa.and_(Event.stream == last.c.stream, Event.seq == last.c.seq))
@@ -157,13 +157,6 @@ def load_heads(streams) -> None:
         found = {row.stream: (row.seq, row.hash) for row in rows}
         for stream in chunk:
             heads[stream] = found.get(stream, (0, GENESIS))
-
-
-def _among(column, values: list):
-    """``column IN values``, as one array parameter on PostgreSQL rather than thousands of placeholders."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
 
 
 @contextmanager

@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql
 
 from .. import audit
 from ..actors import Actor
 from ..deadlines import legal_day
 from ..extensions import db
 from ..models import DataRequest, Professional, ProfessionalTask, utcnow
+from ..models.base import among
 from ..models.people import task_reminder_counted_from, task_unacknowledged_since
 from ..models.enums import Status
 from ..services import routing
@@ -115,18 +115,10 @@ def _mark_in_progress(candidates: list, where, values: dict) -> list[int]:
     if not candidates:
         return []
     in_progress = sa.select(DataRequest.id).where(
-        _among(DataRequest.id, sorted({row.request_id for row in candidates})),
+        among(db.session, DataRequest.id, sorted({row.request_id for row in candidates})),
         DataRequest.status == Status.IN_PROGRESS)
-    return _mark([_among(ProfessionalTask.id, sorted(row.id for row in candidates)),
+    return _mark([among(db.session, ProfessionalTask.id, sorted(row.id for row in candidates)),
                   ProfessionalTask.request_id.in_(in_progress), where], values)
-
-
-def _among(column, values: list):
-    """``column IN values``: one array parameter on PostgreSQL (thousands of placeholders cost more to send than
-    the statement costs to run), a plain IN elsewhere."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
 
 
 def _load(ids: list[int]) -> list[ProfessionalTask]:
@@ -134,7 +126,7 @@ def _load(ids: list[int]) -> list[ProfessionalTask]:
     if not ids:
         return []
     tasks = list(db.session.scalars(
-        sa.select(ProfessionalTask).where(_among(ProfessionalTask.id, ids))
+        sa.select(ProfessionalTask).where(among(db.session, ProfessionalTask.id, ids))
         .options(sa.orm.joinedload(ProfessionalTask.professional), sa.orm.joinedload(ProfessionalTask.request))
         .order_by(ProfessionalTask.id)
         # The UPDATE above bypassed the session: rows already in it must be read again.
