@@ -168,7 +168,6 @@ def _new_request(sub: Submission, actor: Actor, now: datetime, form_submission_h
     return req
 
 
-#: The next request id, read on the session's connection (Core): no ORM execution for a scalar (issue 19).
 def _received_context(req: DataRequest) -> dict:
     # The status and due date as they are at receipt: the email is rendered later, by its delivery job (issue 19).
     return {"missing_documents": missing_documents(req), "proof": authority_proof(req), "status": req.status,
