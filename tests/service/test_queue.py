@@ -12,6 +12,7 @@ from dsar.extensions import db
 from dsar.models.enums import Status
 from dsar.services import queue
 from factories import make_professional, make_request, make_staff
+from statement_support import plan_without_seqscan
 
 TODAY = date(2026, 4, 20)
 
@@ -176,14 +177,7 @@ def test_postgresql_reads_the_end_of_a_reference_from_its_index(app):
     from dsar.models import DataRequest
     from dsar.models.request import REFERENCE_TAIL_INDEX
 
-    query = sa.select(DataRequest.id).where(queue._search_clause("000123"))
-    sent = []
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        sa.event.listen(conn, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
-        conn.execute(query).all()
-        [(statement, parameters)] = sent
-        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    plan = plan_without_seqscan(sa.select(DataRequest.id).where(queue._search_clause("000123")))
     assert REFERENCE_TAIL_INDEX.name in plan, plan
 
 

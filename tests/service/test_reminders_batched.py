@@ -17,7 +17,7 @@ from dsar.models import DataRequest, Event, OutboxMessage, ProfessionalTask
 from dsar.models.enums import Status
 from dsar.models.people import SWEEP_RULE_INDEXES
 from dsar.services import routing
-from statement_support import counting
+from statement_support import counting, plan_without_seqscan
 from routing_support import care_link, patient_request, professional
 
 ROUTED_AT = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
@@ -107,12 +107,5 @@ def test_postgresql_answers_rules_2_and_3_from_their_indexes(app, policy, index)
     check cannot: see models.people.SWEEP_RULE_INDEXES)."""
     _routed(policy, 2)
     [expression] = index.expressions
-    query = sa.select(ProfessionalTask.id).where(expression <= ROUTED_AT + timedelta(days=15))
-    sent = []
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")   # two tasks: only then is an index worth it to the planner
-        sa.event.listen(conn, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
-        conn.execute(query).all()                           # the statement and parameters as the driver gets them
-        [(statement, parameters)] = sent
-        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    plan = plan_without_seqscan(sa.select(ProfessionalTask.id).where(expression <= ROUTED_AT + timedelta(days=15)))
     assert index.name in plan, plan
