@@ -276,7 +276,9 @@ def main() -> int:
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average <= 1.5")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=int, default=200, help="in-process submissions of each kind (0: none)")
-    parser.add_argument("--kinds", default="unmatched", help="wrk loads: unmatched, or unmatched,matched")
+    parser.add_argument("--kinds", default="unmatched",
+                        help="wrk loads, among unmatched,matched,floor (floor: bench/floor_app.py, dsar's API stack "
+                             "around the baseline's INSERT)")
     parser.add_argument("--cprofile", type=Path, metavar="DIR",
                         help="also run the in-process profile under cProfile: DIR/<kind>.pstats (CPU figures inflated)")
     parser.add_argument("--code", type=Path, default=h.ROOT,
@@ -328,12 +330,17 @@ def main() -> int:
             print(f"-- round {n}", flush=True)
             for kind in kinds:
                 port = h.free_port()
-                proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, chdir=args.code,
-                                  log=work / "dsar.log")
                 name = "dsar" if kind == "unmatched" else f"dsar_{kind}"
+                if kind == "floor":   # dsar's API stack around the baseline's INSERT (bench/floor_app.py)
+                    proc = h.gunicorn("floor_app:app", dsar_env, workers=args.workers, port=port,
+                                      chdir=h.ROOT / "bench", log=work / "floor.log")
+                    path, table = "/bench/submit", "baseline_submissions"
+                else:
+                    proc = h.gunicorn("wsgi:app", dsar_env, workers=args.workers, port=port, chdir=args.code,
+                                      log=work / "dsar.log")
+                    path, table = "/api/v1/requests", "requests"
                 try:
-                    results[name].append(measure(name, proc, port, "/api/v1/requests", key, url, "requests", args,
-                                                 script))
+                    results[name].append(measure(name, proc, port, path, key, url, table, args, script))
                 finally:
                     h.stop(proc)
             port = h.free_port()
