@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PASSWORD = "bench password 2026"
 
-LOAD_SQL = """
+LOAD_SQL_TEMPLATE = """
 INSERT INTO staff (id, email, name, role, password_hash, failed_logins, active, language, session_epoch,
                    must_change_password, created_at)
 SELECT g, 'agent' || g || '@bench.test', 'Agent ' || g, 'agent', :hash, 0, true, 'fr', 0, false, now()
@@ -70,13 +70,12 @@ CROSS JOIN LATERAL (
 ) s;
 
 INSERT INTO request_subjects (id, request_id, kind, first_name, last_name, email, deceased)
-SELECT g, g, (ARRAY['patient','professional','prospect'])[1 + (g % 3)], 'Prénom' || (g % 997),
-       'Nom' || lpad(((g * 2654435761) % 50000)::text, 5, '0'), 'personne' || g || '@bench.test', false
+SELECT g, g, (ARRAY['patient','professional','prospect'])[1 + (g % 3)], {first_name}, {last_name},
+       'personne' || g || '@bench.test', false
 FROM generate_series(1, :rows) g;
 
 INSERT INTO requesters (id, request_id, acting_for, first_name, last_name, email)
-SELECT g, g, 'self', 'Prénom' || (g % 997), 'Nom' || lpad(((g * 2654435761) % 50000)::text, 5, '0'),
-       'personne' || g || '@bench.test'
+SELECT g, g, 'self', {first_name}, {last_name}, 'personne' || g || '@bench.test'
 FROM generate_series(1, :rows) g;
 
 SELECT setval(pg_get_serial_sequence('requests', 'id'), :rows);
@@ -84,6 +83,59 @@ SELECT setval(pg_get_serial_sequence('request_subjects', 'id'), :rows);
 SELECT setval(pg_get_serial_sequence('requesters', 'id'), :rows);
 SELECT setval(pg_get_serial_sequence('staff', 'id'), 20);
 """
+
+
+# --names numbered (the default, as in the earlier runs): 50,000 family names "Nom00000"…"Nom49999" and 997 first
+# names "Prénom0"…, so that every name shares its first letters with all the others.
+NUMBERED_NAMES = {
+    "last_name": "'Nom' || lpad(((g * 2654435761) % 50000)::text, 5, '0')",
+    "first_name": "'Prénom' || (g % 997)",
+}
+
+# --names french: names as a French register spreads them over their first letters, which is what a search by the
+# first letters of a name reads. 200 common family names, most of them (3 in 4) lengthened by an ending so that
+# there are about 5,000 distinct ones, and 80 common first names (issue 19: a one- or two-letter search).
+FAMILY_STEMS = (
+    "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel Lefebvre Leroy Roux "
+    "David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine Rousseau Vincent Muller Lefevre Faure "
+    "Andre Mercier Blanc Guerin Boyer Garnier Chevalier Francois Legrand Gauthier Garcia Perrin Robin Clement "
+    "Morin Nicolas Henry Roussel Mathieu Gautier Masson Marchand Duval Denis Dumont Marie Lemaire Noel Meyer "
+    "Dufour Meunier Brun Blanchard Giraud Joly Riviere Lucas Brunet Gaillard Barbier Arnaud Martinez Gerard "
+    "Roche Renard Schmitt Roy Leroux Colin Vidal Caron Picard Roger Fabre Aubert Lemoine Renaud Dumas Lacroix "
+    "Olivier Philippe Bourgeois Pierre Benoit Rey Leclerc Payet Rolland Leclercq Guillaume Lecomte Lopez Jean "
+    "Dupuy Guillot Hubert Berger Carpentier Sanchez Dupuis Moulin Louis Deschamps Huet Vasseur Perez Boucher "
+    "Fleury Royer Klein Jacquet Adam Paris Poirier Marty Aubry Guyot Carre Charles Renault Charpentier Menard "
+    "Maillard Baron Bertin Bailly Herve Schneider Fernandez Collet Leger Bouvier Julien Prevost Millet Perrot "
+    "Daniel Cousin Germain Breton Besson Langlois Remy Pelletier Leveque Perrier Leblanc Barre Lebrun Marchal "
+    "Weber Mallet Hamon Boulanger Jacob Monnier Michaud Rodriguez Guichard Gillet Etienne Grondin Poulain "
+    "Tessier Chevallier Collin Chauvin Bouchet Gay Lemaitre Benard Marechal Humbert Reynaud Antoine Hoarau "
+    "Perret Barthelemy Cordier Pichon Lejeune Gilbert Lamy Delaunay Pasquier Carlier Laporte Texier Ollivier"
+).split()
+FAMILY_ENDINGS = "el eau et in on ot ier ard ais ault and ange as at aud ant elle ette ine oux ès é y ac ade".split()
+FIRST_NAMES = (
+    "Marie Jean Pierre Michel André Philippe Nathalie Isabelle Sylvie Catherine Françoise Christine Monique Martine "
+    "Nicolas Julien Thomas Camille Léa Manon Chloé Emma Louise Jade Lina Hugo Lucas Louis Gabriel Arthur Jules "
+    "Nathan Raphaël Léo Adam Sarah Inès Zoé Alice Anna Paul Antoine Alexandre Maxime Romain Quentin Clément "
+    "Mathilde Pauline Laura Julie Céline Sandrine Valérie Sophie Aurélie Émilie Caroline Hélène Anne Claire "
+    "Jacques Bernard Daniel Alain Patrick Christophe Stéphane David Laurent Éric Frédéric Olivier Sébastien "
+    "Vincent François Guillaume Benoît Yves"
+).split()
+
+
+def _sql_array(words) -> str:
+    return "(ARRAY[" + ",".join("'" + w.replace("'", "''") + "'" for w in words) + "])"
+
+
+FRENCH_NAMES = {
+    "last_name": (f"{_sql_array(FAMILY_STEMS)}[1 + ((g::bigint * 2654435761) % {len(FAMILY_STEMS)})] || "
+                  f"CASE WHEN (g::bigint * 40503) % 4 = 0 THEN '' ELSE "
+                  f"{_sql_array(FAMILY_ENDINGS)}[1 + ((g::bigint * 69069) % {len(FAMILY_ENDINGS)})] END"),
+    "first_name": f"{_sql_array(FIRST_NAMES)}[1 + ((g::bigint * 1103515245) % {len(FIRST_NAMES)})]",
+}
+
+
+def load_sql(names: str) -> str:
+    return LOAD_SQL_TEMPLATE.format(**(FRENCH_NAMES if names == "french" else NUMBERED_NAMES))
 
 
 def pct(values, p):
@@ -98,6 +150,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--names", choices=("numbered", "french"), default="numbered",
+                    help="numbered: Nom00000… (earlier runs); french: common French names, spread over their first "
+                         "letters as in a real register (for the one- and two-letter searches)")
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="the checkout whose dsar (and migrations) is measured, e.g. main in a second worktree")
     args = ap.parse_args(argv)
@@ -134,7 +189,7 @@ def run(url: str, args) -> int:
         upgrade()
         t0 = time.perf_counter()
         with db.engine.begin() as conn:
-            for statement in [s for s in LOAD_SQL.split(";\n") if s.strip()]:
+            for statement in [s for s in load_sql(args.names).split(";\n") if s.strip()]:
                 conn.execute(sa.text(statement), {"rows": args.rows, "hash": hash_password(PASSWORD)})
         load_s = time.perf_counter() - t0
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -150,6 +205,10 @@ def run(url: str, args) -> int:
             "SELECT first_name FROM request_subjects WHERE request_id = :i"), {"i": args.rows // 4})
         sample_tail = db.session.scalar(sa.text("SELECT reference FROM requests WHERE id = :i"),
                                         {"i": args.rows // 7})[-3:]   # the end of a reference: ~1 request in 1,000
+        # The first letters of the name most often typed: "m" and "ma" in a French register (Martin, Moreau, Marie…).
+        letter, letter2 = ("m", "ma") if args.names == "french" else (sample_name[:1].lower(), sample_name[:2].lower())
+        matching, matching2 = requests_named(db, letter), requests_named(db, letter2)
+        print(f"names: {args.names}; requests a search finds: {letter!r} {matching:,}, {letter2!r} {matching2:,}")
         import dsar
         print(f"code measured: {Path(dsar.__file__).parent.parent}")
 
@@ -171,8 +230,11 @@ def run(url: str, args) -> int:
         ("search by email", search_url(sample_email), {}, None),
         ("search by first name (~1,000 requests)", search_url(sample_first_name.lower()), {}, None),
         ("search by the end of a reference (~1,000)", search_url(sample_tail), {}, None),
+        (f"search by one letter ({letter!r})", search_url(letter), {}, None),
+        (f"search by two letters ({letter2!r})", search_url(letter2), {}, None),
     ]
-    search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower(), 7: sample_tail}
+    search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower(), 7: sample_tail,
+                    8: letter, 9: letter2}
     print(f"\n{'scenario':40} {'rows':>5} {'server p50':>11} {'server p95':>11} {'CPU p50':>9} {'SQL p50':>9} "
           f"{'SQL p95':>9}")
     results = []
@@ -199,6 +261,15 @@ def run(url: str, args) -> int:
         print(f"{'counters (one query, SQL only)':40} {'':>5} {'':>11} {'':>11} {'':>9} "
               f"{pct(counter_times, 50):>7.2f}ms {pct(counter_times, 95):>7.2f}ms")
     return 0
+
+
+def requests_named(db, prefix: str) -> int:
+    """How many requests a search for ``prefix`` finds: a subject's or requester's family or first name starts so."""
+    return db.session.scalar(sa.text(
+        "SELECT count(DISTINCT request_id) FROM (SELECT request_id, last_name_lower AS n FROM request_subjects "
+        "UNION ALL SELECT request_id, last_name_lower FROM requesters "
+        "UNION ALL SELECT request_id, lower(first_name) FROM request_subjects "
+        "UNION ALL SELECT request_id, lower(first_name) FROM requesters) x WHERE n LIKE :l"), {"l": prefix + "%"})
 
 
 def deep_page_cursor(db, depth: int) -> str:
