@@ -294,7 +294,9 @@ def page_query(db, filter_args, cursor, search):
     from dsar.services import queue
 
     filters = queue.parse_filters(filter_args, search=search)
-    where = queue.filter_clauses(filters, today=legal_day(utcnow())) + [DataRequest.due_date.is_not(None)]
+    # A page's own clauses: a broad name search walks the requests (issue 19); the count that decides it is not timed.
+    page = {"page": True} if "page" in inspect.signature(queue.filter_clauses).parameters else {}
+    where = queue.filter_clauses(filters, today=legal_day(utcnow()), **page) + [DataRequest.due_date.is_not(None)]
     decoded = queue.decode_cursor(cursor)
     if decoded:
         where.append(sa.tuple_(DataRequest.due_date, DataRequest.id) > sa.tuple_(sa.literal(decoded[0]), sa.literal(decoded[1])))
