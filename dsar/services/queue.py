@@ -116,8 +116,10 @@ def _paris_midnight_utc(day: date) -> datetime:
 #: counted in the prefix indexes) is, on a queue page, a walk of the requests in the page's own order, each checked
 #: against the names, until the page is full: its cost falls as the matches grow. Fewer, and the matching ids are
 #: gathered first and the page sorted from them: their cost grows with the matches. Over 1,000,000 requests the two
-#: cost the same about here (bench/queue_1m.py --names french, issue 19: "m", 199,000 requests, 950 → 10 ms of SQL).
-BROAD_SEARCH_NAMES = 15_000
+#: cost the same between 25,000 names (48 ms gathered, 89 ms walked) and 35,000 (127 against 41 ms); the count that
+#: decides costs up to 25 ms more (bench/queue_1m.py --names french, issue 19: "m", 420,000 names of 199,000
+#: requests, 574 → 17 ms a page).
+BROAD_SEARCH_NAMES = 30_000
 
 
 def _search_clause(term: str, *, page: bool = False):
