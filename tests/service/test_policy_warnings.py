@@ -143,3 +143,40 @@ def test_the_warnings_are_shown_on_the_queue_page(make_app):
     assert "recipients.application.tokbox.receives_health_data" in html
     assert "controller.dpo.email" in html and "readings.legal_archive_period" in html
     assert "5 ou 10 ans" in html
+
+
+
+def test_the_queue_renders_the_warnings_once_per_language_and_policy(make_app, tmp_path, raw):
+    """Issue 19: the section is the same on every page of the queue, so it is rendered once per language and
+    policy; a page in another language, or for another policy, never shows a section rendered for the first."""
+    from flask import template_rendered
+
+    from backoffice_support import signed_in_client
+
+    def section(html):
+        start = html.index('id="policy-warnings"')
+        return html[start:html.index("</section>", start)]
+
+    app = make_app(DSAR_POLICY=str(IDOMED))
+    rendered = []
+
+    def record(_app, template, context, **_kw):   # held here: blinker keeps only a weak reference
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    with app.app_context():
+        client, _ = signed_in_client(app, "dpo")
+        french = [client.get("/backoffice/?lang=fr").get_data(as_text=True) for _ in range(3)]
+        english = client.get("/backoffice/?lang=en").get_data(as_text=True)
+    assert rendered.count("backoffice/_policy_warnings.html") == 2            # French once, English once
+    assert section(french[0]) == section(french[2]) and "5 ou 10 ans" in section(french[0])
+    assert "The policy file needs the DPO" in section(english) and section(english) != section(french[0])
+
+    doc = copy.deepcopy(raw)
+    doc["controller"]["dpo"]["email"] = "dpo@example.test"   # the DPO contact given: one warning less
+    _load(tmp_path, doc)                                        # writes tmp_path/policy.yaml, and it loads
+    other = make_app(DSAR_POLICY=str(tmp_path / "policy.yaml"))
+    with other.app_context():
+        client, _ = signed_in_client(other, "dpo")
+        html = client.get("/backoffice/?lang=fr").get_data(as_text=True)
+    assert "controller.dpo.email" in section(french[0]) and "controller.dpo.email" not in section(html)

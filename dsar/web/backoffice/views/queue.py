@@ -5,6 +5,8 @@ import secrets
 from datetime import datetime
 
 from flask import redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from markupsafe import Markup
 
 from ....deadlines import legal_day
 from ....errors import InvalidInput, N_
@@ -67,6 +69,22 @@ class PageWords:
         return self._once(("day", day), lambda: paris_date(day))
 
 
+#: The policy's warnings, as the queue shows them, per language: the same section on every page (issue 19: a
+#: seventh of the page's rendering). Kept with the policy object they were rendered from: a policy loaded again
+#: (another app, a test) is rendered again.
+_warnings_sections: dict[str, tuple[object, Markup]] = {}
+
+
+def _policy_warnings_section(language: str) -> Markup:
+    current = policy()
+    kept = _warnings_sections.get(language)
+    if kept is None or kept[0] is not current:
+        html = Markup(render_template("backoffice/_policy_warnings.html",
+                                      policy_warnings=configuration_warnings(current)))
+        kept = _warnings_sections[language] = (current, html)
+    return kept[1]
+
+
 def _queue_context(filters, search_id, page, errors=None):
     args = filters.as_args()
     if search_id:
@@ -76,7 +94,7 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), policy_warnings=configuration_warnings(policy()),
+        today=legal_day(utcnow()), policy_warnings_section=_policy_warnings_section(str(get_locale() or "fr")),
         identity_reviews=queue_service.identity_reviews_waiting(limit=20), words=PageWords(), **labels(),
     )
 
