@@ -150,6 +150,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--calls", type=int, default=0, metavar="N",
+                    help="also count the Python function calls of a page (cProfile over N more fetches, each "
+                         "scenario): unlike times, the same on a busy machine")
     ap.add_argument("--names", choices=("numbered", "french"), default="numbered",
                     help="numbered: Nom00000… (earlier runs); french: common French names, spread over their first "
                          "letters as in a real register (for the one- and two-letter searches)")
@@ -236,7 +239,7 @@ def run(url: str, args) -> int:
     search_terms = {4: sample_name[:6].lower(), 5: sample_email, 6: sample_first_name.lower(), 7: sample_tail,
                     8: letter, 9: letter2}
     print(f"\n{'scenario':40} {'rows':>5} {'server p50':>11} {'server p95':>11} {'CPU p50':>9} {'SQL p50':>9} "
-          f"{'SQL p95':>9}")
+          f"{'SQL p95':>9}" + (f" {'calls':>10}" if args.calls else ""))
     results = []
     for i, (label, path, filter_args, cursor) in enumerate(scenarios):
         server, cpu = [], []
@@ -250,6 +253,8 @@ def run(url: str, args) -> int:
             sql_times, rows = bare_sql(db, filter_args, cursor, search_terms.get(i), args.runs)
         line = (f"{label:40} {rows:>5} {pct(server, 50):>9.1f}ms {pct(server, 95):>9.1f}ms {pct(cpu, 50):>7.1f}ms "
                 f"{pct(sql_times, 50):>7.2f}ms {pct(sql_times, 95):>7.2f}ms")
+        if args.calls:
+            line += f" {python_calls(client, path, args.calls):>10,.0f}"
         print(line)
         results.append(line)
     with app.app_context():
@@ -261,6 +266,18 @@ def run(url: str, args) -> int:
         print(f"{'counters (one query, SQL only)':40} {'':>5} {'':>11} {'':>11} {'':>9} "
               f"{pct(counter_times, 50):>7.2f}ms {pct(counter_times, 95):>7.2f}ms")
     return 0
+
+
+def python_calls(client, path: str, n: int) -> float:
+    """Python function calls per fetch of ``path``, over ``n`` fetches under cProfile."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        client.get(path)
+    profiler.disable()
+    return sum(entry.callcount for entry in profiler.getstats()) / n
 
 
 def requests_named(db, prefix: str) -> int:
