@@ -117,7 +117,7 @@ def _paris_midnight_utc(day: date) -> datetime:
 #: against the names, until the page is full: its cost falls as the matches grow. Fewer, and the matching ids are
 #: gathered first and the page sorted from them: their cost grows with the matches. Over 1,000,000 requests the two
 #: cost the same between 25,000 names (48 ms gathered, 89 ms walked) and 35,000 (127 against 41 ms); the count that
-#: decides costs up to 25 ms more (bench/queue_1m.py --names french, issue 19: "m", 420,000 names of 199,000
+#: decides costs up to 26 ms more (bench/queue_1m.py --names french, issue 19: "m", 420,000 names of 199,000
 #: requests, 574 → 17 ms a page).
 BROAD_SEARCH_NAMES = 30_000
 
@@ -197,7 +197,8 @@ def _names_like_walk_postgresql(like: str):
     """True for a request whose subject's or requester's family or first name (lower-cased) is LIKE ``like``: one
     correlated subquery, which PostgreSQL runs for each request it reads in the page's order (a scalar subquery is
     never turned into a hashed set of every match, as an EXISTS or an IN would be: 950 ms for "m"), two index
-    probes each, until the page is full."""
+    probes each, until the page is full. It starts from the subject, which every request has (intake writes it with
+    the request; a request is only ever deleted whole)."""
     subject, requester = RequestSubject, Requester
     return (
         sa.select(sa.true())
