@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Request, current_app, g, jsonify, make_response, render_template, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
@@ -56,6 +56,11 @@ STATUS_LABELS = {
     "withdrawn": N_("withdrawn"),
     "refused": N_("refused"),
 }
+
+
+def current_language() -> str:
+    """The language of this request's pages and messages ("fr" or "en"; French when none was chosen)."""
+    return str(get_locale() or "fr")
 
 
 def status_label(status: str) -> str:
@@ -202,10 +207,8 @@ def init_common(app: Flask) -> None:
 
     @app.context_processor
     def template_globals():
-        from flask_babel import get_locale
-
         return {
-            "current_language": str(get_locale() or "fr"),
+            "current_language": current_language(),
             "controller": getattr(current_app.extensions.get("dsar_policy"), "controller", None),
             "dsar_env": current_app.config["DSAR_ENV"],
         }

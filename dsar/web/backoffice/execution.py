@@ -4,7 +4,7 @@ execute it, resume a failed run. ``systems/execution.py`` does the work; the pan
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 
 from ...policy.law import RETENTION_GROUNDS
 
@@ -13,6 +13,7 @@ from ...models.execution import DryRunStatus
 from ...systems import execution
 from ...systems.execution_effects import lift_announced
 from ...systems.execution_sweep import exhausted
+from ..common import current_language
 from .blueprint import bp
 from .auth import staff_actor, staff_required
 from .fulfilment import WRITERS, _run
@@ -32,7 +33,7 @@ def execution_panel(req: DataRequest) -> dict | None:
     dr = execution.current_dry_run(req, verb)
     runs = execution._execution_runs(req) if dr is not None else []
     return {
-        "verb": verb, "dry_run": dr, "runs": runs, "lang": str(get_locale() or "fr"),
+        "verb": verb, "dry_run": dr, "runs": runs, "lang": current_language(),
         "awaiting": dr is not None and dr.status == DryRunStatus.AWAITING_APPROVAL,
         "approved": dr is not None and dr.status == DryRunStatus.APPROVED,
         "executing": dr is not None and dr.status == DryRunStatus.EXECUTING,
@@ -46,7 +47,7 @@ def execution_panel(req: DataRequest) -> dict | None:
 
 def _rectification_state(req: DataRequest) -> dict:
     """GDPR art. 16: the fields the map allows, and what was proposed (by the requester or staff)."""
-    fields = rights.rectifiable_fields(req, str(get_locale() or "fr"))
+    fields = rights.rectifiable_fields(req, current_language())
     return {"fields": fields, "proposals": rights.proposals(req),
             "options": [(f["key"], f"{f['system_label']} — {f['category']} — {f['table']}.{f['column']}") for f in fields]}
 

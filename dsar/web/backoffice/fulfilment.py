@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import gettext as _
 
 from ...errors import DomainError, InvalidInput, N_, PermissionDenied
 from ...extensions import db
@@ -19,7 +19,7 @@ from ...models.fulfilment import ContractState, NotificationStatus
 from ...policy.errors import PolicyError
 from ...policy.text import localized
 from ...services.fulfilment import answers, consent, delivery, erasure, portability, post_mortem, recipients
-from ..common import translate_error
+from ..common import current_language, translate_error
 from .blueprint import bp
 from .form_action import form_action
 from .page_support import load_request as _load
@@ -64,7 +64,7 @@ def _date_field(name: str) -> date | None:
 @bp.app_template_global()
 def fulfilment_panel(req: DataRequest) -> dict:
     """What the partial shows for one request, in the page's language."""
-    lang = str(get_locale() or "fr")
+    lang = current_language()
     policy = current_app.extensions["dsar_policy"]
     try:
         rows = recipients.recipient_rows(req, lang)

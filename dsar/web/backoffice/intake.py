@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import gettext as _
 
 from ...deadlines import PARIS, legal_day
 from ...errors import DomainError, InvalidInput, N_, PermissionDenied
@@ -13,7 +13,7 @@ from ...models import utcnow
 from ...models.enums import Channel, DocumentKind, IdentityMethod, RequestType
 from ...policy.text import localized
 from ...services import intake as intake_service
-from ..common import translate_error
+from ..common import current_language, translate_error
 from .blueprint import bp
 from .auth import staff_actor, staff_required
 from ...labels import CHANNEL_LABELS, SUBJECT_KIND_LABELS, TYPE_LABELS
@@ -50,7 +50,7 @@ def _received_at(form, errors: dict) -> datetime | None:
 
 def _render(form: dict, errors: dict, status: int = 200):
     policy = current_app.extensions["dsar_policy"]
-    lang = str(get_locale() or "fr")
+    lang = current_language()
     activities = [(a.key, localized(a.name, lang), list(a.data_subjects)) for a in policy.activities.values()]
     return render_template(
         "backoffice/intake.html", form=form, errors=errors, channels=[c.value for c in STAFF_CHANNELS],

@@ -7,13 +7,13 @@ the back-office, compute the dry run and approve it; only then is anything chang
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import gettext as _
 
 from ...errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
 from ...extensions import db, limiter
 from ...services import intake
 from ...systems import rights
-from ..common import translate_error
+from ..common import current_language, translate_error
 from .blueprint import bp
 from .views import _domain_error_page, _limit, _render_status, _requester_actor, _use_language_of
 
@@ -23,7 +23,7 @@ def requester_rectification(req) -> dict | None:
     """What the status page offers: the fields that may be changed and what was already proposed."""
     if req.type != "rectification" or req.is_final or req.status == "answered":
         return None
-    fields = rights.rectifiable_fields(req, str(get_locale() or "fr"))
+    fields = rights.rectifiable_fields(req, current_language())
     if not fields:
         return None
     proposed = {p["field"]: p for p in rights.proposals(req) if p["status"] == "proposed"}

@@ -7,7 +7,7 @@ again and the message next to what caused it.
 from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _, refresh
+from flask_babel import gettext as _, refresh
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -24,7 +24,7 @@ from ...policy.text import localized
 from ...services import authority, documents, form_submissions, intake
 from ...services.submission import InvalidRequest, normalise_email
 from ...tokens import TokenError, TokenExpired, status_token
-from ..common import client_ip, configured_limit, translate_error, user_agent
+from ..common import client_ip, configured_limit, current_language, translate_error, user_agent
 from .blueprint import bp
 from .downloads import remember_status_unlocked
 from .content import (
@@ -56,9 +56,6 @@ def _policy():
     return current_app.extensions["dsar_policy"]
 
 
-def _language() -> str:
-    return str(get_locale() or "fr")
-
 
 def _use_language_of(req) -> None:
     """A page opened from an email speaks the request's language, unless the person chose one."""
@@ -75,7 +72,7 @@ def _requester_actor(req) -> Actor:
 def request_type_name(key: str, language: str | None = None) -> str:
     """The policy's name of a request type, in ``language`` (emails) or the page's language."""
     rt = _policy().request_types.get(key)
-    return localized(rt.name, language or _language()) if rt else key
+    return localized(rt.name, language or current_language()) if rt else key
 
 
 @bp.app_template_global()
@@ -110,7 +107,7 @@ def _deadline_example() -> dict:
 
 def _form_context(values: dict | None = None, errors: dict | None = None, problems: list | None = None) -> dict:
     policy = _policy()
-    lang = _language()
+    lang = current_language()
     types = [{"key": key, "name": localized(policy.request_types[key].name, lang), **REQUEST_TYPES[key],
               "gdpr": policy.request_types[key].gdpr,
               "legal_reference": localized(policy.request_types[key].legal_reference, lang)}
@@ -192,7 +189,7 @@ def new_request_POST():
     try:
         req = intake.submit_request(
             type=values["type"] or None, subject=subject, requester=requester, channel="web",
-            language=_language(), details=form.get("details", ""),
+            language=current_language(), details=form.get("details", ""),
             medical_record=values["medical_record"], form_submission_hash=submission,
             actor=actor,
         )
@@ -246,7 +243,7 @@ def submitted_GET():
     policy = _policy()
     return render_template("public/submitted.html", reference=submitted["reference"],
                            hours=intake.CONFIRM_LINK_MAX_AGE // 3600,
-                           delete_after=policy.identity.delete_unconfirmed_after.describe(_language()))
+                           delete_after=policy.identity.delete_unconfirmed_after.describe(current_language()))
 
 
 # --- email confirmation ----------------------------------------------------------------------------------
@@ -290,7 +287,7 @@ def confirm_POST(token: str):
 
 def _status_context(req, token: str) -> dict:
     policy = _policy()
-    lang = _language()
+    lang = current_language()
     label, explanation = status_words(req)
     refused_docs = [d for d in req.documents if d.kind in documents.IDENTITY_KINDS and d.review_status == "refused"]
     return {
@@ -460,7 +457,7 @@ def links_POST():
     if normalise_email(email) is None:
         message = _("Please enter a valid email address, such as name@example.fr.")
         return render_template("public/links.html", values={"email": email}, errors={"email": [message]}), 422
-    intake.resend_links(email, _language())
+    intake.resend_links(email, current_language())
     db.session.commit()
     # The same answer whether or not the address made a request: the page reveals nothing.
     return render_template("public/links_sent.html")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _, refresh
+from flask_babel import gettext as _, refresh
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ... import deadlines
@@ -29,7 +29,7 @@ from ...policy.text import localized
 from ...services import answer_drafts, checklist, letter_previews, notifications, previews, routing
 from ...services.fulfilment import recording
 from ...tokens import TokenError
-from ..common import client_ip, configured_limit, translate_error, user_agent
+from ..common import client_ip, configured_limit, current_language, translate_error, user_agent
 from .blueprint import bp
 from ...services import medical_record
 
@@ -56,9 +56,6 @@ def _limit(name: str):
 def _policy():
     return current_app.extensions["dsar_policy"]
 
-
-def _language() -> str:
-    return str(get_locale() or "fr")
 
 
 def _use_language_of(task) -> None:
@@ -125,7 +122,7 @@ def _page(task, *, errors: dict | None = None, problems: list | None = None, val
 
     req = task.request
     policy = _policy()
-    lang = _language()
+    lang = current_language()
     today = legal_day(utcnow())
     due = req.due_date
     try:

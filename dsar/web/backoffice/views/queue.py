@@ -5,7 +5,6 @@ import secrets
 from datetime import datetime
 
 from flask import redirect, render_template, request, session, url_for
-from flask_babel import get_locale
 from markupsafe import Markup
 
 from ....deadlines import legal_day
@@ -16,7 +15,7 @@ from ....policy_warnings import configuration_warnings
 from ....services import queue as queue_service
 from ....services.queue import QueueFilters
 from ....labels import label
-from ...common import status_label, translate_error
+from ...common import current_language, status_label, translate_error
 from ..blueprint import bp
 from ..auth import staff_required
 from ..page_support import labels, policy
@@ -94,7 +93,7 @@ def _queue_context(filters, search_id, page, errors=None):
         counters=queue_service.counters(), staff_members=queue_service.assignable_staff(),
         statuses=[s.value for s in Status], types=[t.value for t in RequestType],
         subject_kinds=[k.value for k in SubjectKind], channels=[c.value for c in Channel], errors=errors or {},
-        today=legal_day(utcnow()), policy_warnings_section=_policy_warnings_section(str(get_locale() or "fr")),
+        today=legal_day(utcnow()), policy_warnings_section=_policy_warnings_section(current_language()),
         identity_reviews=queue_service.identity_reviews_waiting(limit=20), words=PageWords(), **labels(),
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import render_template, request
-from flask_babel import get_locale
 from flask_login import current_user
 
 from .... import lifecycle
@@ -24,6 +23,7 @@ from ....services import routing
 from ....services.documents import read_document
 from ....services.duplicates import possible_duplicates
 from ....services.previews import MAX_PREVIEW_PAGES, page_count
+from ...common import current_language
 from ..blueprint import bp
 from ..auth import staff_actor, staff_required
 from ..page_support import labels, load_request, policy
@@ -85,7 +85,7 @@ def render_request_page(req: DataRequest, *, errors: dict | None = None, values:
     """The page; ``failed_form`` names the form a refused action comes back on: it is shown first, opened,
     with its error summary focused (issue 18)."""
     today = legal_day(utcnow())
-    lang = str(get_locale() or "fr")
+    lang = current_language()
     documents = list(req.documents)
     rights = _rights(req)
     ctx = dict(
