@@ -145,7 +145,6 @@ def test_the_warnings_are_shown_on_the_queue_page(make_app):
     assert "5 ou 10 ans" in html
 
 
-
 def test_the_queue_renders_the_warnings_once_per_language_and_policy(make_app, tmp_path, raw):
     """Issue 19: the section is the same on every page of the queue, so it is rendered once per language and
     policy; a page in another language, or for another policy, never shows a section rendered for the first."""

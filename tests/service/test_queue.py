@@ -12,7 +12,7 @@ from dsar.extensions import db
 from dsar.models.enums import Status
 from dsar.services import queue
 from factories import make_professional, make_request, make_staff
-from statement_support import plan_without_seqscan
+from statement_support import counting, plan_without_seqscan
 
 TODAY = date(2026, 4, 20)
 
@@ -165,19 +165,6 @@ def _all_pages(filters, page_size=3):
         after = page.next_cursor
 
 
-def _sent_while(call):
-    sent = []
-
-    def record(_conn, _cursor, statement, *_args):
-        sent.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        return call(), sent
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
 @pytest.mark.postgres
 def test_a_broad_name_search_walks_the_requests_in_page_order_and_finds_the_same_pages(app, monkeypatch):
     """Issue 19: "m" matched 199,000 of 1,000,000 requests and their ids were all gathered and sorted for 50 rows
@@ -201,9 +188,11 @@ def test_a_broad_name_search_walks_the_requests_in_page_order_and_finds_the_same
         expected = [r.reference for r in sorted((r for r in made if matches(r, prefix)),
                                                  key=lambda r: (r.due_date is None, r.due_date or date.max, r.id))]
         monkeypatch.setattr(queue, "BROAD_SEARCH_NAMES", 0)             # every name search walks
-        walked, walk_sql = _sent_while(lambda: _all_pages(queue.QueueFilters(search=prefix)))
+        with counting() as walk_sql:
+            walked = _all_pages(queue.QueueFilters(search=prefix))
         monkeypatch.setattr(queue, "BROAD_SEARCH_NAMES", 1_000_000)     # none does
-        gathered, gather_sql = _sent_while(lambda: _all_pages(queue.QueueFilters(search=prefix)))
+        with counting() as gather_sql:
+            gathered = _all_pages(queue.QueueFilters(search=prefix))
         assert walked == gathered == expected, prefix
         walk_pages = [sql.lower() for sql in walk_sql if "FROM (SELECT requests.id" in sql]
         gather_pages = [sql.lower() for sql in gather_sql if "FROM (SELECT requests.id" in sql]
